@@ -1,0 +1,1 @@
+"""Engine planning and TensorRT-LLM engine builds (tritonkit.build)."""

@@ -1,0 +1,1 @@
+"""Client SDK, chat CLI and OpenAI-compatible gateway (tritonkit.clients)."""

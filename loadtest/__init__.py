@@ -1,0 +1,1 @@
+"""Locust load-testing kit (tritonkit.loadtest)."""

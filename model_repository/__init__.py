@@ -1,0 +1,1 @@
+"""Triton model sources and the repository renderer (tritonkit.model_repository)."""

@@ -1,0 +1,27 @@
+"""The `tritonkit` command line: thin commands over library code.
+
+Each stage owns a typer app in its own module; they are mounted here.
+"""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(
+    name="tritonkit",
+    help="Serve 70B-class chat models on Triton: render, serve, build, chat, load-test.",
+    no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    pretty_exceptions_enable=False,
+)
+
+# --- stage apps (one line each) -------------------------------------------------------------
+# (add `app.add_typer(<module>.app, name=...)` or `app.command(...)(fn)` lines here)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
