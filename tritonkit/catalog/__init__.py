@@ -19,6 +19,8 @@ __all__ = [
     "ModelSpec",
     "TokenizerSpec",
     "catalog",
+    "chat_template_names",
+    "chat_template_source",
     "get_model",
     "model_names",
 ]
@@ -97,6 +99,16 @@ class ModelSpec(_Strict):
     default_system_prompt: str | None = None
     generation_defaults: dict[str, float | int] = Field(default_factory=dict)
 
+    @field_validator("chat_template")
+    @classmethod
+    def _template_exists(cls, v: str) -> str:
+        if v not in chat_template_names():
+            raise ValueError(
+                f"chat_template {v!r} has no templates/{v}.jinja; "
+                f"allowed: {', '.join(chat_template_names())}"
+            )
+        return v
+
     @field_validator("stop_token_ids")
     @classmethod
     def _eos_first_class(cls, v: tuple[int, ...]) -> tuple[int, ...]:
@@ -141,3 +153,20 @@ def get_model(name: str) -> ModelSpec:
         raise CatalogError(
             f"unknown model {name!r}; the catalog has: {', '.join(model_names())}"
         ) from None
+
+
+@functools.cache
+def chat_template_names() -> list[str]:
+    """Names of the bundled chat templates (files `templates/<name>.jinja`)."""
+    folder = resources.files(__package__).joinpath("templates")
+    return sorted(f.name[: -len(".jinja")] for f in folder.iterdir() if f.name.endswith(".jinja"))
+
+
+def chat_template_source(name: str) -> str:
+    """The exact text of bundled chat template `name` (no newline added or stripped)."""
+    if name not in chat_template_names():
+        raise CatalogError(
+            f"unknown chat template {name!r}; bundled: {', '.join(chat_template_names())}"
+        )
+    path = resources.files(__package__).joinpath("templates", f"{name}.jinja")
+    return path.read_bytes().decode("utf-8")
