@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import typer
 
+from tritonkit import helm_values
+
 app = typer.Typer(
     name="tritonkit",
     help="Serve 70B-class chat models on Triton: render, serve, build, chat, load-test.",
@@ -17,6 +19,7 @@ app = typer.Typer(
 
 # --- stage apps (one line each) -------------------------------------------------------------
 # (add `app.add_typer(<module>.app, name=...)` or `app.command(...)(fn)` lines here)
+app.add_typer(helm_values.app, name="helm")
 
 
 def main() -> None:
