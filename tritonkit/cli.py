@@ -19,6 +19,7 @@ app = typer.Typer(
 
 # --- stage apps (one line each) -------------------------------------------------------------
 # (add `app.add_typer(<module>.app, name=...)` or `app.command(...)(fn)` lines here)
+app.add_typer(__import__("tritonkit.build.cli", fromlist=["app"]).app, name="build")
 app.command("prompt")(__import__("tritonkit.prompt_cli", fromlist=["prompt"]).prompt)
 app.add_typer(helm_values.app, name="helm")
 
