@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import typer
 
-from tritonkit import helm_values
+from tritonkit import helm_values, serve_cli
 
 app = typer.Typer(
     name="tritonkit",
@@ -22,6 +22,8 @@ app = typer.Typer(
 app.add_typer(__import__("tritonkit.build.cli", fromlist=["app"]).app, name="build")
 app.command("prompt")(__import__("tritonkit.prompt_cli", fromlist=["prompt"]).prompt)
 app.add_typer(helm_values.app, name="helm")
+app.command("render")(serve_cli.render)
+app.command("serve")(serve_cli.serve)
 
 
 def main() -> None:

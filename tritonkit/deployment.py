@@ -56,7 +56,9 @@ class LimitsSection(_Section):
     max_seq_len: int = Field(8192, ge=2, description="prompt + output tokens")
     max_batch_size: int = Field(16, ge=1, le=4096, description="sequences decoded together")
     default_max_tokens: int = Field(
-        1024, ge=1, description="cap for max_tokens when a request omits it (else remaining context)"
+        1024,
+        ge=1,
+        description="cap for max_tokens when a request omits it (else remaining context)",
     )
     max_stop_words: int = Field(64, ge=0, description="most stop strings one request may send")
     max_request_bytes: int = Field(4 << 20, ge=1024, description="largest text_input/messages")
@@ -102,7 +104,9 @@ class TensorrtLLMSection(_Section):
     enable_chunked_context: bool = False
     max_beam_width: int = Field(1, ge=1, le=8)
     cancellation_check_period_ms: int = Field(100, ge=1)
-    tensorrt_llm_version: str | None = Field(None, description="version the engines were built with")
+    tensorrt_llm_version: str | None = Field(
+        None, description="version the engines were built with"
+    )
 
 
 class ReferenceEngineSection(_Section):
@@ -140,7 +144,8 @@ class Deployment(_Section):
     )
     engine: Literal["reference", "tensorrtllm"] = "reference"
     checkpoint_dir: str | None = Field(
-        None, description="a local HF checkpoint folder; its tokenizer files override the derived ones"
+        None,
+        description="a local HF checkpoint folder; its tokenizer files override the derived ones",
     )
     tokenizer_dir: str | None = Field(None, description="explicit tokenizer folder")
     precision: Precision = "auto"
@@ -219,7 +224,9 @@ def _format_errors(err: ValidationError, source: str) -> str:
 def parse_deployment(data: dict[str, Any], source: str = "<deployment>") -> Deployment:
     """Validate a mapping (as read from YAML) into a Deployment."""
     if not isinstance(data, dict):
-        raise DeploymentError(f"{source}: a deployment must be a mapping, got {type(data).__name__}")
+        raise DeploymentError(
+            f"{source}: a deployment must be a mapping, got {type(data).__name__}"
+        )
     try:
         return Deployment.model_validate(data)
     except ValidationError as err:

@@ -63,9 +63,20 @@ def _download_wheel(cache: Path) -> Path:
     if not wheel.exists():
         cache.mkdir(parents=True, exist_ok=True)
         subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
-             "--only-binary=:all:", "--platform", "manylinux_2_35_x86_64",
-             "-d", str(cache), f"nvidia-pytriton=={PYTRITON_VERSION}"],
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--quiet",
+                "--no-deps",
+                "--only-binary=:all:",
+                "--platform",
+                "manylinux_2_35_x86_64",
+                "-d",
+                str(cache),
+                f"nvidia-pytriton=={PYTRITON_VERSION}",
+            ],
             check=True,
         )
     digest = _sha256(wheel)
@@ -86,9 +97,9 @@ def install(dest: Path) -> Path:
             for info in zf.infolist():
                 name = info.filename
                 if name.startswith(_SERVER_PREFIX):
-                    rel = name[len(_SERVER_PREFIX):]
+                    rel = name[len(_SERVER_PREFIX) :]
                 elif name.startswith(_LIBS_PREFIX):
-                    rel = "lib/" + name[len(_LIBS_PREFIX):]
+                    rel = "lib/" + name[len(_LIBS_PREFIX) :]
                 else:
                     continue
                 if not rel or name.endswith("/"):
@@ -134,7 +145,9 @@ class TritonRuntime:
             return f"{sys.version_info.major}.{sys.version_info.minor}"
         out = subprocess.run(
             [str(self.python), "-c", "import sys;print('%d.%d'%sys.version_info[:2])"],
-            check=True, capture_output=True, text=True,
+            check=True,
+            capture_output=True,
+            text=True,
         )
         return out.stdout.strip()
 
@@ -143,7 +156,9 @@ class TritonRuntime:
             return str(sysconfig.get_config_var("LIBDIR"))
         out = subprocess.run(
             [str(self.python), "-c", "import sysconfig;print(sysconfig.get_config_var('LIBDIR'))"],
-            check=True, capture_output=True, text=True,
+            check=True,
+            capture_output=True,
+            text=True,
         )
         return out.stdout.strip()
 
@@ -175,7 +190,9 @@ class TritonRuntime:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tritonkit.runtime")
     sub = parser.add_subparsers(dest="cmd", required=True)
-    inst = sub.add_parser("install", help="unpack tritonserver from the pinned nvidia-pytriton wheel")
+    inst = sub.add_parser(
+        "install", help="unpack tritonserver from the pinned nvidia-pytriton wheel"
+    )
     inst.add_argument("--dest", type=Path, default=default_triton_home())
     sub.add_parser("where", help="print the tritonserver binary in use")
     args = parser.parse_args(argv)

@@ -48,7 +48,9 @@ class TensorSpec:
             dims=tuple(int(d) for d in obj["dims"]),
             optional=bool(obj.get("optional", False)),
             allow_ragged_batch=bool(obj.get("allow_ragged_batch", False)),
-            reshape=tuple(int(d) for d in reshape.get("shape", [])) if reshape is not None else None,
+            reshape=tuple(int(d) for d in reshape.get("shape", []))
+            if reshape is not None
+            else None,
         )
 
     def with_(self, **changes: Any) -> TensorSpec:
@@ -101,9 +103,7 @@ ENGINE = model_contract("tensorrt_llm")
 ENSEMBLE_STEPS: list[dict[str, Any]] = _raw()["models"]["ensemble"]["steps"]
 
 #: Inputs tritonkit's pipeline adds to the ensemble interface.
-PIPELINE_EXTRA_INPUTS = (
-    TensorSpec("messages", "TYPE_STRING", (1,), optional=True),
-)
+PIPELINE_EXTRA_INPUTS = (TensorSpec("messages", "TYPE_STRING", (1,), optional=True),)
 #: Outputs tritonkit's pipeline adds: the truth about how and how much it generated.
 PIPELINE_EXTRA_OUTPUTS = (
     TensorSpec("finish_reason", "TYPE_STRING", (1,)),

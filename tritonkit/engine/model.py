@@ -89,9 +89,13 @@ class TinyLlama:
         self.layers = [
             {
                 "attn_norm": np.ones(h, np.float32),
-                "wq": w(h, q), "wk": w(h, kv), "wv": w(h, kv), "wo": w(q, h),
+                "wq": w(h, q),
+                "wk": w(h, kv),
+                "wv": w(h, kv),
+                "wo": w(q, h),
                 "mlp_norm": np.ones(h, np.float32),
-                "w_gate": w(h, shape.intermediate_size), "w_up": w(h, shape.intermediate_size),
+                "w_gate": w(h, shape.intermediate_size),
+                "w_up": w(h, shape.intermediate_size),
                 "w_down": w(shape.intermediate_size, h),
             }
             for _ in range(shape.num_layers)

@@ -166,9 +166,7 @@ class ContinuousBatcher:
                 self._active.remove(seq)
             if self._by_id.get(seq.req.request_id) is seq.req:
                 del self._by_id[seq.req.request_id]
-        seq.req.emit(
-            EngineUpdate(seq.req.request_id, new or [], len(seq.req.output), True, reason)
-        )
+        seq.req.emit(EngineUpdate(seq.req.request_id, new or [], len(seq.req.output), True, reason))
 
     def _step(self, batch: list[_Seq]) -> None:
         running: list[_Seq] = []
@@ -194,7 +192,11 @@ class ContinuousBatcher:
                 token = int(seq.rng.integers(0, self.shape.vocab_size))
             seq.pending = [token]
             produced = len(req.output)
-            if req.end_id is not None and token == req.end_id and produced >= req.sampling.min_tokens:
+            if (
+                req.end_id is not None
+                and token == req.end_id
+                and produced >= req.sampling.min_tokens
+            ):
                 self._finish(seq, "end_id")
                 continue
             req.output.append(token)
@@ -209,7 +211,7 @@ class ContinuousBatcher:
     @staticmethod
     def _matches_stop(req: EngineRequest) -> bool:
         out = req.output
-        return any(w and out[-len(w):] == w for w in req.stop_words)
+        return any(w and out[-len(w) :] == w for w in req.stop_words)
 
     def _sample(self, seq: _Seq, logits: np.ndarray) -> int:
         req, sp = seq.req, seq.req.sampling
@@ -224,7 +226,7 @@ class ContinuousBatcher:
                 )
             logits[ids] -= sp.presence_penalty + sp.frequency_penalty * cnt
         for word in req.bad_words:
-            if word and (len(word) == 1 or req.output[-(len(word) - 1):] == word[:-1]):
+            if word and (len(word) == 1 or req.output[-(len(word) - 1) :] == word[:-1]):
                 logits[word[-1]] = -np.inf
         if req.end_id is not None and len(req.output) < sp.min_tokens:
             logits[req.end_id] = -np.inf

@@ -50,10 +50,7 @@ def _scalar(arr: np.ndarray, name: str) -> Any:
 
 
 def _text(value: Any, name: str, max_bytes: int) -> str:
-    if isinstance(value, str):
-        raw = value.encode("utf-8", errors="surrogatepass")
-    else:
-        raw = bytes(value)
+    raw = value.encode("utf-8", errors="surrogatepass") if isinstance(value, str) else bytes(value)
     if len(raw) > max_bytes:
         raise RequestError(name, f"is {len(raw)} bytes; the limit is {max_bytes}")
     try:
@@ -102,8 +99,9 @@ def parse_request(
             raise RequestError(name, f"batch size {shape[0]}; send one request per prompt")
     req = GenerateRequest()
     if "text_input" in inputs:
-        req.text_input = _text(_scalar(inputs["text_input"], "text_input"), "text_input",
-                               max_request_bytes)
+        req.text_input = _text(
+            _scalar(inputs["text_input"], "text_input"), "text_input", max_request_bytes
+        )
     if "messages" in inputs:
         req.messages = _text(_scalar(inputs["messages"], "messages"), "messages", max_request_bytes)
     if req.text_input is None and req.messages is None:
@@ -123,8 +121,9 @@ def parse_request(
         req.exclude_input_in_output = bool(
             _scalar(inputs["exclude_input_in_output"], "exclude_input_in_output")
         )
-    req.stop_words = _words(inputs.get("stop_words"), "stop_words", max_stop_words,
-                            max_request_bytes)
+    req.stop_words = _words(
+        inputs.get("stop_words"), "stop_words", max_stop_words, max_request_bytes
+    )
     req.bad_words = _words(inputs.get("bad_words"), "bad_words", max_stop_words, max_request_bytes)
     for name in ("end_id", "pad_id"):
         if name in inputs:

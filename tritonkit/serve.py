@@ -1,0 +1,212 @@
+"""Start, supervise and stop tritonserver for rendered deployments.
+
+:class:`TritonServer` renders the deployments into a fresh repository, launches tritonserver (one
+process, or one per rank under `mpirun` for TP x PP > 1 TensorRT-LLM engines), waits until every
+model is ready, and stops it cleanly: SIGTERM, then Triton drains in-flight requests for up to
+`exit_timeout_s` before exiting.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tritonkit.deployment import Deployment
+from tritonkit.model_repository.render import render_repository
+from tritonkit.runtime import TritonRuntime
+
+__all__ = ["Ports", "ServerError", "TritonServer", "free_port"]
+
+
+class ServerError(RuntimeError):
+    pass
+
+
+def free_port() -> int:
+    with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass(frozen=True)
+class Ports:
+    http: int = 8000
+    grpc: int = 8001
+    metrics: int = 8002
+
+    @classmethod
+    def free(cls) -> Ports:
+        return cls(free_port(), free_port(), free_port())
+
+
+@dataclass
+class TritonServer:
+    deployments: Sequence[Deployment]
+    ports: Ports = field(default_factory=Ports)
+    repo_dir: Path | None = None
+    log_path: Path | None = None
+    exit_timeout_s: int = 10
+    extra_args: Sequence[str] = ()
+    env: dict[str, str] | None = None
+    process: subprocess.Popen | None = None
+
+    # ---- lifecycle ---------------------------------------------------------------------------
+    def command(self, runtime: TritonRuntime) -> list[str]:
+        args = [
+            str(runtime.binary),
+            f"--model-repository={self.repo_dir}",
+            f"--backend-directory={runtime.backend_dir()}",
+            f"--http-port={self.ports.http}",
+            f"--grpc-port={self.ports.grpc}",
+            f"--metrics-port={self.ports.metrics}",
+            f"--exit-timeout-secs={self.exit_timeout_s}",
+            "--disable-auto-complete-config",
+            "--backend-config=python,shm-default-byte-size=16777216",
+            "--log-info=true",
+            *self.extra_args,
+        ]
+        world = max(d.world_size for d in self.deployments)
+        trt = [d for d in self.deployments if d.engine == "tensorrtllm"]
+        if trt and world > 1:
+            from tritonkit.build.launch import leader_mode_command  # GPU hosts only
+
+            return leader_mode_command(args, world, [d.step_name("tensorrt_llm") for d in trt])
+        return args
+
+    def start(self) -> TritonServer:
+        if self.repo_dir is None:
+            self.repo_dir = Path(tempfile.mkdtemp(prefix="tritonkit-repo-"))
+        render_repository(self.deployments, self.repo_dir)
+        runtime = TritonRuntime.locate()
+        if self.log_path is None:
+            self.log_path = Path(self.repo_dir).with_suffix(".log")
+        self._log = open(self.log_path, "wb")  # noqa: SIM115 - lives as long as the server
+        self.process = subprocess.Popen(
+            self.command(runtime),
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env=runtime.env(self.env),
+            start_new_session=True,
+        )
+        return self
+
+    def wait_ready(self, timeout_s: float = 180.0) -> None:
+        url = f"http://127.0.0.1:{self.ports.http}/v2/health/ready"
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                raise ServerError(
+                    f"tritonserver exited with {self.process.returncode} while loading:\n"
+                    + self.log_tail()
+                )
+            try:
+                with urllib.request.urlopen(url, timeout=2) as r:
+                    if r.status == 200:
+                        return
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            time.sleep(0.25)
+        raise ServerError(f"tritonserver not ready after {timeout_s:.0f}s:\n" + self.log_tail())
+
+    def log_tail(self, lines: int = 60) -> str:
+        if self.log_path is None or not Path(self.log_path).exists():
+            return "(no log)"
+        text = Path(self.log_path).read_text(errors="replace").splitlines()
+        return "\n".join(text[-lines:])
+
+    def stop(self, timeout_s: float | None = None) -> int:
+        """SIGTERM; Triton drains in-flight requests, then exits. Returns its exit code."""
+        p = self.process
+        if p is None:
+            return 0
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+            try:
+                p.wait(timeout=timeout_s or self.exit_timeout_s + 20)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait()
+        with contextlib.suppress(Exception):
+            self._log.close()
+        return p.returncode
+
+    def __enter__(self) -> TritonServer:
+        self.start()
+        try:
+            self.wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ---- what to tell the user ---------------------------------------------------------------
+    def banner(self) -> str:
+        names = ", ".join(d.served_name for d in self.deployments)
+        first = self.deployments[0].served_name
+        ref = any(d.engine == "reference" for d in self.deployments)
+        note = (
+            "\nNOTE: engine=reference: the CPU reference engine answers with seeded random weights "
+            "(gibberish text) over the model's real tokenizer and chat template.\n"
+            if ref
+            else ""
+        )
+        return (
+            f"tritonserver ready: {names}\n"
+            f"  HTTP    http://localhost:{self.ports.http}\n"
+            f"  gRPC    localhost:{self.ports.grpc}\n"
+            f"  metrics http://localhost:{self.ports.metrics}/metrics\n"
+            f"{note}\nTry:\n"
+            f"  curl -sN -X POST localhost:{self.ports.http}/v2/models/{first}/generate_stream \\\n"
+            f'    -d \'{{"messages": "[{{\\"role\\":\\"user\\",\\"content\\":\\"Hello!\\"}}]", '
+            f'"max_tokens": 32, "stream": true}}\'\n'
+            f"Stop with Ctrl-C (in-flight requests drain for up to {self.exit_timeout_s}s).\n"
+        )
+
+
+def serve_forever(server: TritonServer, echo=print) -> int:
+    """Run until Ctrl-C/SIGTERM or until tritonserver dies; return an exit code."""
+    stopping = False
+
+    def on_signal(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        server.start()
+        server.wait_ready()
+        echo(server.banner())
+        while not stopping:
+            if server.process is not None and server.process.poll() is not None:
+                echo("tritonserver exited unexpectedly:\n" + server.log_tail())
+                return server.process.returncode or 1
+            time.sleep(0.5)
+        echo("stopping: draining in-flight requests ...")
+        code = server.stop()
+        echo(f"tritonserver exited with {code}")
+        return 0 if code in (0, -signal.SIGTERM) else code
+    except ServerError as exc:
+        server.stop()
+        echo(str(exc))
+        return 1
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit("use `tritonkit serve`")

@@ -1,0 +1,50 @@
+"""Shared glue for tritonkit's Triton Python models (the model.py files stay thin adapters).
+
+`pb` is the `triton_python_backend_utils` module, passed in by each model.py, so this package
+imports without Triton present (unit tests import the library code around it directly).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+
+from tritonkit.deployment import Deployment
+
+__all__ = ["config_parameters", "deployment_from_args", "error_response", "input_getter"]
+
+
+def config_parameters(args: dict[str, Any]) -> dict[str, str]:
+    cfg = json.loads(args["model_config"])
+    return {k: v["string_value"] for k, v in cfg.get("parameters", {}).items()}
+
+
+def deployment_from_args(args: dict[str, Any]) -> tuple[Deployment, dict[str, str]]:
+    """The deployment the renderer embedded (parameter `tritonkit_deployment`, JSON)."""
+    params = config_parameters(args)
+    return Deployment.model_validate_json(params["tritonkit_deployment"]), params
+
+
+def error_response(pb: Any, message: str, code: str = "INVALID_ARG") -> Any:
+    """An InferenceResponse carrying an error with a gRPC/HTTP-mappable code where supported."""
+    err_cls = pb.TritonError
+    code_value = getattr(err_cls, code, None)
+    err = err_cls(message, code_value) if code_value is not None else err_cls(message)
+    return pb.InferenceResponse(output_tensors=[], error=err)
+
+
+def input_getter(pb: Any, request: Any):
+    """A `name -> numpy array | None` function over one request's inputs."""
+
+    def get(name: str) -> np.ndarray | None:
+        t = pb.get_input_tensor_by_name(request, name)
+        return None if t is None else t.as_numpy()
+
+    return get
+
+
+def request_inputs(pb: Any, request: Any) -> dict[str, np.ndarray]:
+    """All inputs of a request, by name."""
+    return {t.name(): t.as_numpy() for t in request.inputs()}

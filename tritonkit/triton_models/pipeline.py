@@ -1,0 +1,286 @@
+"""The served model: a BLS pipeline with the ensemble's interface and per-request state.
+
+For each request, on its own thread: validate inputs, call `<name>-preprocessing`, stream from
+`<name>-tensorrt_llm` (always with streaming on when the engine is decoupled), detokenize
+incrementally, withhold and cut stop strings, and stop the engine with TensorRT-LLM's `stop`
+request (same request_id) when a stop string matched or the client went away. Triton 2.51's
+ensembles pass no cancellation to their steps, which is why this model exists
+(shared/reference/triton-on-cpu.md).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+
+from tritonkit.detokenize import ByteTable
+from tritonkit.pipeline.generation import Generation
+from tritonkit.pipeline.request import GenerateRequest, RequestError, parse_request
+from tritonkit.tokenizer_assets import tokenizer_dir_for
+from tritonkit.triton_models.common import deployment_from_args, error_response, request_inputs
+
+__all__ = ["PipelineModel"]
+
+#: Ensemble input -> tensorrt_llm input, for the sampling inputs that change name on the way.
+_ENGINE_NAMES = {
+    "top_k": "runtime_top_k",
+    "top_p": "runtime_top_p",
+    "length_penalty": "len_penalty",
+}
+_ENGINE_DTYPES = {
+    "temperature": np.float32,
+    "runtime_top_p": np.float32,
+    "len_penalty": np.float32,
+    "repetition_penalty": np.float32,
+    "presence_penalty": np.float32,
+    "frequency_penalty": np.float32,
+    "runtime_top_k": np.int32,
+    "min_tokens": np.int32,
+    "beam_width": np.int32,
+    "num_return_sequences": np.int32,
+    "seed": np.uint64,
+}
+
+
+class _ClientGone(Exception):
+    pass
+
+
+class PipelineModel:
+    pb: Any = None  # set by model.py to triton_python_backend_utils
+
+    def initialize(self, args: dict[str, Any]) -> None:
+        pb = self.pb
+        dep, params = deployment_from_args(args)
+        self.deployment = dep
+        tok_dir = params.get("tokenizer_dir") or str(tokenizer_dir_for(dep))
+        self.table = ByteTable.from_tokenizer_json(f"{tok_dir}/tokenizer.json")
+        self.preprocessing = dep.step_name("preprocessing")
+        self.engine = dep.step_name("tensorrt_llm")
+        self.engine_decoupled = dep.engine == "reference" or dep.serving.streaming
+        self.decoupled = pb.using_decoupled_model_transaction_policy(
+            json.loads(args["model_config"])
+        )
+        self.pool = ThreadPoolExecutor(max_workers=256, thread_name_prefix="pipeline")
+        self._lock = threading.Lock()
+        self.in_flight = 0
+
+    # ---- Triton entry points -----------------------------------------------------------------
+    def execute(self, requests: list[Any]) -> list[Any] | None:
+        if self.decoupled:
+            for request in requests:
+                self.pool.submit(self._run_decoupled, request)
+            return None
+        futures = [self.pool.submit(self._run_unary, r) for r in requests]
+        return [f.result() for f in futures]
+
+    def finalize(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=False)
+
+    # ---- one request -----------------------------------------------------------------------
+    def _run_decoupled(self, request: Any) -> None:
+        pb = self.pb
+        sender = request.get_response_sender()
+        final = pb.TRITONSERVER_RESPONSE_COMPLETE_FINAL
+
+        def send(resp: Any, flags: int = 0) -> None:
+            try:
+                sender.send(resp, flags=flags)
+            except Exception as exc:  # the client went away
+                raise _ClientGone(str(exc)) from None
+
+        try:
+            self._generate(request, send, final)
+        except _ClientGone:
+            pass
+        except Exception as exc:
+            try:
+                code = "INVALID_ARG" if isinstance(exc, RequestError) else "INTERNAL"
+                sender.send(error_response(pb, str(exc), code), flags=final)
+            except Exception:
+                pass
+
+    def _run_unary(self, request: Any) -> Any:
+        out: list[Any] = []
+
+        def send(resp: Any, flags: int = 0) -> None:
+            out.append(resp)
+
+        try:
+            self._generate(request, send, 1)
+        except RequestError as exc:
+            return error_response(self.pb, str(exc))
+        except Exception as exc:
+            return error_response(self.pb, str(exc), "INTERNAL")
+        return out[-1]
+
+    def _generate(self, request: Any, send: Any, final_flag: int) -> None:
+        with self._lock:
+            self.in_flight += 1
+        try:
+            self._generate_inner(request, send, final_flag)
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+
+    def _generate_inner(self, request: Any, send: Any, final_flag: int) -> None:
+        dep = self.deployment
+        req = parse_request(
+            request_inputs(self.pb, request),
+            max_request_bytes=dep.limits.max_request_bytes,
+            max_stop_words=dep.limits.max_stop_words,
+            reference_engine=dep.engine == "reference",
+        )
+        prep = self._preprocess(req)
+        input_ids = prep["INPUT_ID"].reshape(-1)
+        n_in = int(input_ids.shape[0])
+        max_new = int(prep["REQUEST_OUTPUT_LEN"].reshape(-1)[0])
+        end_id = int(prep["OUT_END_ID"].reshape(-1)[0])
+        stop_ids = {*dep.spec.stop_token_ids, end_id}
+        gen = Generation(
+            self.table, stop_ids=stop_ids, stop_strings=req.stop_words, max_tokens=max_new
+        )
+        streaming = req.stream and self.decoupled
+        prefix = ""
+        if not req.exclude_input_in_output and not streaming:
+            prefix = self.table.decode(input_ids.tolist())
+
+        rid = uuid.uuid4().hex
+        cancelled = False
+        stop_sent = False
+        for tokens in self._engine_stream(req, prep, rid):
+            delta = gen.push(tokens)
+            if streaming and delta:
+                send(self._response(delta, "", n_in, gen.num_output_tokens))
+            if not stop_sent and request.is_cancelled():
+                cancelled = True
+            if not stop_sent and (cancelled or gen.stopped):
+                self._stop_engine(rid)
+                stop_sent = True
+        tail = gen.finish(cancelled=cancelled)
+        text = tail if streaming else prefix + gen.full_text
+        send(self._response(text, gen.finish_reason, n_in, gen.num_output_tokens), final_flag)
+
+    # ---- sub-requests ----------------------------------------------------------------------
+    def _preprocess(self, req: GenerateRequest) -> dict[str, np.ndarray]:
+        pb = self.pb
+        tensors = []
+
+        def add(name: str, value: np.ndarray) -> None:
+            tensors.append(pb.Tensor(name, value))
+
+        if req.messages is not None:
+            add("MESSAGES", np.array([[req.messages.encode()]], dtype=object))
+        else:
+            add("QUERY", np.array([[(req.text_input or "").encode()]], dtype=object))
+        if req.max_tokens is not None:
+            add("REQUEST_OUTPUT_LEN", np.array([[req.max_tokens]], np.int32))
+        if req.stop_words:
+            add("STOP_WORDS_DICT", np.array([[w.encode() for w in req.stop_words]], dtype=object))
+        if req.bad_words:
+            add("BAD_WORDS_DICT", np.array([[w.encode() for w in req.bad_words]], dtype=object))
+        if req.end_id is not None:
+            add("END_ID", np.array([[req.end_id]], np.int32))
+        if req.pad_id is not None:
+            add("PAD_ID", np.array([[req.pad_id]], np.int32))
+        names = [
+            "INPUT_ID",
+            "REQUEST_INPUT_LEN",
+            "REQUEST_OUTPUT_LEN",
+            "STOP_WORDS_IDS",
+            "BAD_WORDS_IDS",
+            "OUT_END_ID",
+            "OUT_PAD_ID",
+        ]
+        resp = pb.InferenceRequest(
+            model_name=self.preprocessing, inputs=tensors, requested_output_names=names
+        ).exec()
+        if resp.has_error():
+            raise RequestError(*_split_field(resp.error().message()))
+        return {n: pb.get_output_tensor_by_name(resp, n).as_numpy() for n in names}
+
+    def _engine_stream(self, req: GenerateRequest, prep: dict[str, np.ndarray], rid: str):
+        pb = self.pb
+        ids = prep["INPUT_ID"].reshape(1, -1).astype(np.int32)
+        tensors = [
+            pb.Tensor("input_ids", ids),
+            pb.Tensor("input_lengths", np.array([[ids.shape[1]]], np.int32)),
+            pb.Tensor(
+                "request_output_len", prep["REQUEST_OUTPUT_LEN"].reshape(1, 1).astype(np.int32)
+            ),
+            pb.Tensor("end_id", prep["OUT_END_ID"].reshape(1, 1).astype(np.int32)),
+            pb.Tensor("pad_id", prep["OUT_PAD_ID"].reshape(1, 1).astype(np.int32)),
+            pb.Tensor("stop_words_list", prep["STOP_WORDS_IDS"].reshape(1, 2, -1).astype(np.int32)),
+            pb.Tensor("streaming", np.array([[self.engine_decoupled]], np.bool_)),
+            pb.Tensor("exclude_input_in_output", np.array([[True]], np.bool_)),
+        ]
+        bad = prep["BAD_WORDS_IDS"].reshape(1, 2, -1).astype(np.int32)
+        if (bad[0, 1] >= 0).any():
+            tensors.append(pb.Tensor("bad_words_list", bad))
+        for name, value in req.sampling.items():
+            engine_name = _ENGINE_NAMES.get(name, name)
+            dtype = _ENGINE_DTYPES[engine_name]
+            tensors.append(pb.Tensor(engine_name, np.array([[value]], dtype)))
+        for name, arr in req.passthrough.items():
+            tensors.append(pb.Tensor(name, arr))
+        engine_req = pb.InferenceRequest(
+            model_name=self.engine,
+            inputs=tensors,
+            requested_output_names=["output_ids", "sequence_length"],
+            request_id=rid,
+        )
+        responses = (
+            engine_req.exec(decoupled=True) if self.engine_decoupled else [engine_req.exec()]
+        )
+        for resp in responses:
+            if resp.has_error():
+                raise RuntimeError(f"engine: {resp.error().message()}")
+            out = pb.get_output_tensor_by_name(resp, "output_ids")
+            if out is None:
+                continue  # the empty final response of a decoupled model
+            seq = pb.get_output_tensor_by_name(resp, "sequence_length")
+            ids_out = out.as_numpy().reshape(-1)
+            n = int(seq.as_numpy().reshape(-1)[0]) if seq is not None else ids_out.shape[0]
+            yield ids_out[:n].tolist()
+
+    def _stop_engine(self, rid: str) -> None:
+        """TensorRT-LLM's way to end a running request: `stop=true` with the same request_id."""
+        pb = self.pb
+        tensors = [
+            pb.Tensor("input_ids", np.zeros((1, 1), np.int32)),
+            pb.Tensor("input_lengths", np.array([[0]], np.int32)),
+            pb.Tensor("request_output_len", np.array([[0]], np.int32)),
+            pb.Tensor("stop", np.array([[True]], np.bool_)),
+            pb.Tensor("streaming", np.array([[self.engine_decoupled]], np.bool_)),
+        ]
+        stop_req = pb.InferenceRequest(
+            model_name=self.engine,
+            inputs=tensors,
+            requested_output_names=["output_ids"],
+            request_id=rid,
+        )
+        for resp in stop_req.exec(decoupled=True) if self.engine_decoupled else [stop_req.exec()]:
+            if resp.has_error():
+                print(f"pipeline: stop for {rid} failed: {resp.error().message()}", flush=True)
+
+    def _response(self, text: str, finish_reason: str, n_in: int, n_out: int) -> Any:
+        pb = self.pb
+        return pb.InferenceResponse(
+            output_tensors=[
+                pb.Tensor("text_output", np.array([[text.encode("utf-8")]], dtype=object)),
+                pb.Tensor("finish_reason", np.array([[finish_reason.encode()]], dtype=object)),
+                pb.Tensor("num_input_tokens", np.array([[n_in]], np.int32)),
+                pb.Tensor("num_output_tokens", np.array([[n_out]], np.int32)),
+            ]
+        )
+
+
+def _split_field(message: str) -> tuple[str, str]:
+    """Preprocessing errors read '<field>: <problem>'; keep the field for the client."""
+    field, sep, rest = message.partition(": ")
+    return (field, rest) if sep and field.isidentifier() else ("request", message)
