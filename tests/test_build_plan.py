@@ -52,25 +52,28 @@ def test_fp8_kv_is_half_and_pp_splits_layers():
 
 
 @pytest.mark.parametrize(
-    ("gpu", "precision", "tp", "pp"),
+    ("gpu", "gpus", "precision", "tp", "pp"),
     [
-        ("h100", "fp8", 2, 1),  # NVIDIA's H100 70B setup: FP8 TP2
-        ("h200", "fp8", 1, 1),  # H200 FP8 TP1
-        ("a100-80gb", "bf16", 4, 1),  # A100-80GB 16-bit: TP2 cannot hold 16 × 8K of KV
-        ("l40s", "fp8", 4, 1),  # L40S FP8 TP4
-        ("t4", "int8_wo", 8, 2),  # Turing: no bf16, fp16 70B needs > 8 T4 ... see below
+        ("h100", None, "fp8", 2, 1),  # NVIDIA's H100 70B setup: FP8 TP2
+        ("h200", None, "fp8", 1, 1),  # H200 FP8 TP1
+        ("a100-80gb", None, "bf16", 4, 1),  # TP2 leaves no room for 16 × 8K tokens of KV
+        ("l40s", None, "fp8", 4, 1),  # L40S FP8 TP4
+        ("t4", 16, "fp16", 8, 2),  # Turing: no bf16; fp16 needs two nodes of 8 T4
+        ("t4", 8, None, None, None),  # one node of T4: refused even at int8 (see refusals)
     ],
 )
-def test_automatic_choices(gpu, precision, tp, pp):
-    p = plan("nemotron-70b", gpu, gpus=16 if gpu == "t4" else None)
-    if gpu == "t4":  # fp16 fits on 16 T4 (TP8 × PP2) and is preferred over int8
-        assert (p.precision, p.tp, p.pp) == ("fp16", 8, 2)
-        assert p.trtllm_versions == ">=0.12,<=0.13"  # Llama-3.1 needs 0.12, Turing ends at 0.13
-        assert p.dtype == "float16"
+def test_automatic_choices(gpu, gpus, precision, tp, pp):
+    if precision is None:
+        with pytest.raises(PlanError, match="best try int8_wo tp 8 pp 1"):
+            plan("nemotron-70b", gpu, gpus=gpus)
         return
+    p = plan("nemotron-70b", gpu, gpus=gpus)
     assert (p.precision, p.tp, p.pp) == (precision, tp, pp)
     assert len(p.explanation) >= 4 and p.explanation[0].startswith(f"precision: {precision}")
     assert p.memory.kv_cache_tokens >= p.memory.kv_tokens_required
+    if gpu == "t4":
+        assert p.trtllm_versions == ">=0.12,<=0.13"  # Llama-3.1 needs 0.12, Turing ends at 0.13
+        assert p.dtype == "float16" and p.nodes == 2
 
 
 @pytest.mark.parametrize(
