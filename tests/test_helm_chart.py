@@ -39,7 +39,15 @@ CHECKOV = TOOLS / "checkov-venv" / "bin" / "checkov"
 SKIPS = CHART / "checkov-skips.yaml"
 KUBE = "1.30.0"
 NAMESPACE = "llm"
-BUILT_IN_GROUPS = {"", "apps", "batch", "autoscaling", "policy", "networking.k8s.io", "rbac.authorization.k8s.io"}
+BUILT_IN_GROUPS = {
+    "",
+    "apps",
+    "batch",
+    "autoscaling",
+    "policy",
+    "networking.k8s.io",
+    "rbac.authorization.k8s.io",
+}
 CRD_KINDS = {"ServiceMonitor", "PrometheusRule", "ScaledObject"}
 WORKLOADS = {"Deployment", "Job", "Pod", "LeaderWorkerSet"}
 
@@ -135,8 +143,17 @@ def test_helm_lint_strict(values: Path | None) -> None:
 
 def test_ci_matrix_is_complete() -> None:
     names = {p.name for p in CI_VALUES}
-    for want in ("reference", "single-gpu", "tp4", "multinode-lws", "hpa", "keda", "build-job",
-                 "gateway", "locust"):
+    for want in (
+        "reference",
+        "single-gpu",
+        "tp4",
+        "multinode-lws",
+        "hpa",
+        "keda",
+        "build-job",
+        "gateway",
+        "locust",
+    ):
         assert f"{want}-values.yaml" in names
 
 
@@ -160,7 +177,10 @@ def _validate_crds(objs: list[dict[str, Any]]) -> list[str]:
     keda = _need(CRD_MODELS / "keda" / "keda.sh" / "v1alpha1" / "index.js")
     proc = subprocess.run(
         ["node", "--input-type=module", "-e", js, prom.as_uri(), keda.as_uri()],
-        input=json.dumps(objs), capture_output=True, text=True, timeout=60,
+        input=json.dumps(objs),
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout)
@@ -179,8 +199,12 @@ def _k8s_errors(doc: dict[str, Any]) -> list[str]:
 def _as_pod_templates(lws: dict[str, Any]) -> list[dict[str, Any]]:
     t = lws["spec"]["leaderWorkerTemplate"]
     return [
-        {"apiVersion": "v1", "kind": "PodTemplate",
-         "metadata": {"name": f"{lws['metadata']['name']}-{role}"}, "template": t[f"{role}Template"]}
+        {
+            "apiVersion": "v1",
+            "kind": "PodTemplate",
+            "metadata": {"name": f"{lws['metadata']['name']}-{role}"},
+            "template": t[f"{role}Template"],
+        }
         for role in ("leader", "worker")
     ]
 
@@ -204,8 +228,12 @@ def test_rendered_objects_match_kubernetes_1_30_and_crd_schemas(values: Path | N
             try:
                 errors += _k8s_errors(doc)
             except kubernetes_validate.SchemaNotFoundError:
-                assert group not in BUILT_IN_GROUPS, f"{doc['apiVersion']} {doc['kind']} not in 1.30"
-                raise AssertionError(f"no validator for {doc['apiVersion']} {doc['kind']}") from None
+                assert group not in BUILT_IN_GROUPS, (
+                    f"{doc['apiVersion']} {doc['kind']} not in 1.30"
+                )
+                raise AssertionError(
+                    f"no validator for {doc['apiVersion']} {doc['kind']}"
+                ) from None
     if crds:
         errors += _validate_crds(crds)
     assert not errors, "\n".join(errors)
@@ -217,10 +245,18 @@ def test_validators_catch_mistakes() -> None:
     bad = json.loads(json.dumps(dep))
     bad["spec"]["template"]["spec"]["containers"][0]["startupProbe"]["timeoutSecond"] = 5
     assert _k8s_errors(bad)
-    sm = {"apiVersion": "monitoring.coreos.com/v1", "kind": "ServiceMonitor",
-          "metadata": {"name": "x"}, "spec": {"selector": {}, "endpoints": [{"port": 8002}]}}
-    so = {"apiVersion": "keda.sh/v1alpha1", "kind": "ScaledObject", "metadata": {"name": "y"},
-          "spec": {"scaleTargetRef": {"name": "a"}, "minReplicaCount": "1", "triggers": []}}
+    sm = {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "ServiceMonitor",
+        "metadata": {"name": "x"},
+        "spec": {"selector": {}, "endpoints": [{"port": 8002}]},
+    }
+    so = {
+        "apiVersion": "keda.sh/v1alpha1",
+        "kind": "ScaledObject",
+        "metadata": {"name": "y"},
+        "spec": {"scaleTargetRef": {"name": "a"}, "minReplicaCount": "1", "triggers": []},
+    }
     errs = _validate_crds([sm, so])
     assert len(errs) == 2 and "port" in errs[0] and "minReplicaCount" in errs[1]
 
@@ -250,7 +286,10 @@ def test_triton_pod_follows_values(values: Path | None) -> None:
     shm = [v for v in spec["volumes"] if v["name"] == "dshm"]
     mounted = any(m["mountPath"] == "/dev/shm" for m in c["volumeMounts"])
     if gpus > 1 or vals["shm"]["enabled"]:
-        assert mounted and shm[0]["emptyDir"] == {"medium": "Memory", "sizeLimit": vals["shm"]["sizeLimit"]}
+        assert mounted and shm[0]["emptyDir"] == {
+            "medium": "Memory",
+            "sizeLimit": vals["shm"]["sizeLimit"],
+        }
     else:
         assert not mounted and not shm
     # probes on Triton's health endpoints, the startup budget from values
@@ -261,7 +300,9 @@ def test_triton_pod_follows_values(values: Path | None) -> None:
     # ports and Service
     ports = {p["name"]: p["containerPort"] for p in c["ports"]}
     assert ports == {k: vals["ports"][k] for k in ("http", "grpc", "metrics")}
-    svc = next(d for d in docs if d["kind"] == "Service" and d["metadata"]["name"] == "rel-tritonkit")
+    svc = next(
+        d for d in docs if d["kind"] == "Service" and d["metadata"]["name"] == "rel-tritonkit"
+    )
     assert {p["name"]: p["port"] for p in svc["spec"]["ports"]} == ports
     # the deployment file in the ConfigMap is a valid tritonkit deployment, and is what runs
     cm = next(d for d in docs if d["metadata"]["name"] == "rel-tritonkit-deployment")
@@ -277,7 +318,9 @@ def test_triton_pod_follows_values(values: Path | None) -> None:
         claim = vals["persistence"]["existingClaim"] or "rel-tritonkit-engines"
         vol = next(v for v in spec["volumes"] if v["name"] == "engines")
         assert vol["persistentVolumeClaim"]["claimName"] == claim
-        assert any(d["kind"] == "PersistentVolumeClaim" for d in docs) == (not vals["persistence"]["existingClaim"])
+        assert any(d["kind"] == "PersistentVolumeClaim" for d in docs) == (
+            not vals["persistence"]["existingClaim"]
+        )
 
 
 @pytest.mark.parametrize("values", [None, *CI_VALUES], ids=lambda v: v.name if v else "defaults")
@@ -313,7 +356,9 @@ def test_tp4_requests_four_gpus_with_shm() -> None:
     docs = render(str(CHART / "ci" / "tp4-values.yaml"))
     spec, c = triton_container(docs)
     assert c["resources"]["limits"]["nvidia.com/gpu"] == 4
-    assert any(v["name"] == "dshm" and v["emptyDir"]["sizeLimit"] == "16Gi" for v in spec["volumes"])
+    assert any(
+        v["name"] == "dshm" and v["emptyDir"]["sizeLimit"] == "16Gi" for v in spec["volumes"]
+    )
     pdb = by_kind(docs, "PodDisruptionBudget")[0]
     assert pdb["spec"]["maxUnavailable"] == 1
 
@@ -336,10 +381,14 @@ def test_multinode_is_a_leaderworkerset_of_whole_nodes() -> None:
         assert any(m["mountPath"] == "/dev/shm" for m in c["volumeMounts"])
     leader = t["leaderTemplate"]["spec"]["containers"][0]
     assert leader["startupProbe"]["httpGet"]["path"] == "/v2/health/ready"
-    svc = next(d for d in docs if d["kind"] == "Service" and d["metadata"]["name"] == "rel-tritonkit")
+    svc = next(
+        d for d in docs if d["kind"] == "Service" and d["metadata"]["name"] == "rel-tritonkit"
+    )
     assert svc["spec"]["selector"]["tritonkit.dev/role"] == "leader"
     # the launcher: leader mode, one tritonserver per rank, ranks != 0 load only tensorrt_llm
-    script = next(d for d in docs if d["metadata"]["name"] == "rel-tritonkit-multinode")["data"]["multinode.sh"]
+    script = next(d for d in docs if d["metadata"]["name"] == "rel-tritonkit-multinode")["data"][
+        "multinode.sh"
+    ]
     assert "mpirun" in script and "--model-control-mode=explicit" in script
     assert "shm-region-prefix-name=prefix0_" in script
     secret = next(d for d in docs if d["kind"] == "Secret")
@@ -347,9 +396,20 @@ def test_multinode_is_a_leaderworkerset_of_whole_nodes() -> None:
 
 
 def test_multinode_rejects_partial_nodes() -> None:
-    proc = helm("template", "rel", str(CHART), "--set", "gpu.count=12", "--set", "gpu.perNode=8",
-                check=False)
-    assert proc.returncode and "gpu.count (12 = TP x PP) must be a multiple of gpu.perNode (8)" in proc.stderr
+    proc = helm(
+        "template",
+        "rel",
+        str(CHART),
+        "--set",
+        "gpu.count=12",
+        "--set",
+        "gpu.perNode=8",
+        check=False,
+    )
+    assert (
+        proc.returncode
+        and "gpu.count (12 = TP x PP) must be a multiple of gpu.perNode (8)" in proc.stderr
+    )
 
 
 def test_hpa_scales_on_queue_compute_ratio() -> None:
@@ -385,10 +445,20 @@ def test_keda_scaledobject_targets_triton() -> None:
     (so,) = by_kind(docs, "ScaledObject")
     assert so["spec"]["scaleTargetRef"]["name"] == "rel-tritonkit"
     trig = so["spec"]["triggers"][0]
-    assert trig["type"] == "prometheus" and "triton:queue_compute:ratio" in trig["metadata"]["query"]
+    assert (
+        trig["type"] == "prometheus" and "triton:queue_compute:ratio" in trig["metadata"]["query"]
+    )
     assert not by_kind(docs, "HorizontalPodAutoscaler")
-    proc = helm("template", "rel", str(CHART), "--set", "keda.enabled=true",
-                "--set", "autoscaling.enabled=true", check=False)
+    proc = helm(
+        "template",
+        "rel",
+        str(CHART),
+        "--set",
+        "keda.enabled=true",
+        "--set",
+        "autoscaling.enabled=true",
+        check=False,
+    )
     assert proc.returncode and "autoscaling.enabled and keda.enabled are exclusive" in proc.stderr
 
 
@@ -400,7 +470,14 @@ def test_build_job_is_keyed_and_triton_waits_for_it() -> None:
     c = job["spec"]["template"]["spec"]["containers"][0]
     env = {e["name"]: e for e in c["env"]}
     assert env["ENGINE_DIR"]["value"] == f"/engines/{key}"
-    assert env["HF_TOKEN"]["valueFrom"]["secretKeyRef"] == {"name": "hf-token", "key": "HF_TOKEN"}
+    # the Hugging Face token is a file (HF_TOKEN_PATH), never an environment variable
+    assert "HF_TOKEN" not in env
+    assert env["HF_TOKEN_PATH"]["value"] == "/var/run/secrets/huggingface/token"
+    vols = job["spec"]["template"]["spec"]["volumes"]
+    tok = next(v for v in vols if v["name"] == "hf-token")["secret"]
+    assert tok["secretName"] == "hf-token" and tok["items"] == [
+        {"key": "HF_TOKEN", "path": "token"}
+    ]
     script = c["args"][0]
     assert 'if [ -f "$ENGINE_DIR/manifest.json" ]' in script and "tritonkit build run" in script
     assert c["resources"]["limits"]["nvidia.com/gpu"] == 4
@@ -415,17 +492,27 @@ def test_build_job_is_keyed_and_triton_waits_for_it() -> None:
     other_job = next(d for d in by_kind(other, "Job") if "-build-" in d["metadata"]["name"])
     assert other_job["metadata"]["name"] != job["metadata"]["name"]
     proc = helm("template", "rel", str(CHART), "--set", "engineBuild.enabled=true", check=False)
-    assert proc.returncode and "engineBuild.enabled needs deployment.engine: tensorrtllm" in proc.stderr
+    assert (
+        proc.returncode
+        and "engineBuild.enabled needs deployment.engine: tensorrtllm" in proc.stderr
+    )
 
 
 def test_gateway_and_ingress() -> None:
     docs = render(str(CHART / "ci" / "gateway-values.yaml"))
-    gw = next(d for d in by_kind(docs, "Deployment") if d["metadata"]["name"] == "rel-tritonkit-gateway")
+    gw = next(
+        d for d in by_kind(docs, "Deployment") if d["metadata"]["name"] == "rel-tritonkit-gateway"
+    )
     c = gw["spec"]["template"]["spec"]["containers"][0]
     assert c["command"] == ["tritonkit", "gateway"]
+    assert c["image"] == "ghcr.io/tritonkit/tritonkit:0.1.0"
     assert c["args"][:2] == ["--triton", "rel-tritonkit:8001"]
     assert c["ports"][0]["containerPort"] == 9000
-    svc = next(d for d in docs if d["kind"] == "Service" and d["metadata"]["name"] == "rel-tritonkit-gateway")
+    svc = next(
+        d
+        for d in docs
+        if d["kind"] == "Service" and d["metadata"]["name"] == "rel-tritonkit-gateway"
+    )
     assert svc["spec"]["ports"][0]["port"] == 9000
     (ing,) = by_kind(docs, "Ingress")
     backend = ing["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]
@@ -447,7 +534,10 @@ def test_locust_master_and_workers() -> None:
     assert worker_job["spec"]["parallelism"] == worker_job["spec"]["completions"] == 4
     wa = worker["args"]
     assert "--worker" in wa and wa[wa.index("--master-host") + 1] == "rel-tritonkit-locust-master"
-    assert any(d["kind"] == "Service" and d["metadata"]["name"] == "rel-tritonkit-locust-master" for d in docs)
+    assert any(
+        d["kind"] == "Service" and d["metadata"]["name"] == "rel-tritonkit-locust-master"
+        for d in docs
+    )
 
 
 def test_helm_test_hooks_check_readiness_and_chat() -> None:
@@ -496,7 +586,9 @@ BAD_VALUES = [
 ]
 
 
-@pytest.mark.parametrize(("sets", "field"), BAD_VALUES, ids=[b[1] + ":" + b[0][0] for b in BAD_VALUES])
+@pytest.mark.parametrize(
+    ("sets", "field"), BAD_VALUES, ids=[b[1] + ":" + b[0][0] for b in BAD_VALUES]
+)
 def test_schema_rejects_bad_values_naming_the_field(sets: list[str], field: str) -> None:
     args = ["template", "rel", str(CHART)]
     for s in sets:
@@ -531,9 +623,21 @@ def test_checkov_has_no_unexplained_failures(tmp_path: Path) -> None:
         assert s["id"].startswith("CKV") and len(s["reason"].split()) >= 5, s
     _render_all(tmp_path)
     proc = subprocess.run(
-        [str(_need(CHECKOV)), "-d", str(tmp_path), "--framework", "kubernetes", "--skip-download",
-         "--quiet", "-o", "json"],
-        capture_output=True, text=True, timeout=300, env={**os.environ, "BC_SKIP_MAPPING": "TRUE"},
+        [
+            str(_need(CHECKOV)),
+            "-d",
+            str(tmp_path),
+            "--framework",
+            "kubernetes",
+            "--skip-download",
+            "--quiet",
+            "-o",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "BC_SKIP_MAPPING": "TRUE"},
     )
     assert proc.returncode in (0, 1), proc.stderr
     report = json.loads(proc.stdout)
@@ -543,10 +647,21 @@ def test_checkov_has_no_unexplained_failures(tmp_path: Path) -> None:
     for r in reports:
         passed += r["summary"]["passed"]
         for chk in r["results"]["failed_checks"]:
-            failed.setdefault(chk["check_id"], set()).add(f"{chk['resource']} ({chk['check_name']})")
+            failed.setdefault(chk["check_id"], set()).add(
+                f"{chk['resource']} ({chk['check_name']})"
+            )
     assert passed > 100, "checkov scanned nothing"
     skip_ids = {s["id"] for s in skips}
     unexplained = {k: sorted(v)[:3] for k, v in failed.items() if k not in skip_ids}
     assert not unexplained, f"fix these or explain them in {SKIPS.name}: {unexplained}"
     stale = skip_ids - set(failed)
     assert not stale, f"{SKIPS.name} skips checks that no longer fail: {sorted(stale)}"
+
+
+def test_image_digest_pins_the_image() -> None:
+    digest = "sha256:" + "ab" * 32
+    docs = render(None, f"image.digest={digest}")
+    _, c = triton_container(docs)
+    assert c["image"] == f"ghcr.io/tritonkit/tritonkit@{digest}"
+    proc = helm("template", "rel", str(CHART), "--set", "image.digest=latest", check=False)
+    assert proc.returncode and "image.digest" in proc.stderr

@@ -53,10 +53,16 @@ tritonkit.dev/model: {{ include "tritonkit.servedName" .root }}
 {{- end }}
 
 {{/* Usage: include "tritonkit.image" (dict "root" . "image" .Values.gateway.image)
--- repository:tag, each falling back to .Values.image. */}}
+-- repository@digest or repository:tag, each falling back to .Values.image. */}}
 {{- define "tritonkit.image" -}}
 {{- $img := .image | default dict }}
-{{- printf "%s:%s" (default .root.Values.image.repository $img.repository) (default .root.Values.image.tag $img.tag) }}
+{{- $repo := default .root.Values.image.repository $img.repository }}
+{{- $digest := ternary ($img.digest | default "") (.root.Values.image.digest | default "") (hasKey $img "repository") }}
+{{- if $digest }}
+{{- printf "%s@%s" $repo $digest }}
+{{- else }}
+{{- printf "%s:%s" $repo (default .root.Values.image.tag $img.tag) }}
+{{- end }}
 {{- end }}
 
 {{/* Usage: include "tritonkit.servedName" . -- the ensemble's served name (deployment.name or model). */}}
