@@ -15,6 +15,7 @@ tokenizer that has no added tokens at all.
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 import secrets
@@ -174,6 +175,20 @@ class ChatFormatter:
             date_string=dep.serving.date_string,
         )
 
+    def with_options(
+        self,
+        *,
+        system_prompt: str | _CatalogDefault | None = CATALOG_DEFAULT,
+        date_string: str | None = None,
+    ) -> ChatFormatter:
+        """A formatter sharing this one's tokenizer, with another system prompt / date_string."""
+        clone = copy.copy(self)
+        if isinstance(system_prompt, _CatalogDefault):
+            system_prompt = self.spec.default_system_prompt
+        clone.system_prompt = system_prompt or None
+        clone.date_string = date_string
+        return clone
+
     # ---- facts ------------------------------------------------------------------------------
     @property
     def tokenizer(self) -> PreTrainedTokenizerFast:
@@ -330,7 +345,9 @@ class ChatFormatter:
 
 
 def _without_added_tokens(tok: Tokenizer) -> Tokenizer:
-    """A copy of `tok` that matches no added tokens, so every string is encoded as plain text."""
-    data = json.loads(tok.to_str())
-    data["added_tokens"] = []
-    return Tokenizer.from_str(json.dumps(data))
+    """`tok`'s pipeline (shared model, no copy) without its added tokens: everything is plain text."""
+    plain = Tokenizer(tok.model)
+    plain.normalizer = tok.normalizer
+    plain.pre_tokenizer = tok.pre_tokenizer
+    plain.decoder = tok.decoder
+    return plain
