@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import shutil
 from pathlib import Path
 
@@ -108,6 +109,26 @@ def test_golden_against_hf(fmt: dict, hf: dict, model: str, conv: str, agp: bool
         assert ids == tok.apply_chat_template(
             messages, add_generation_prompt=agp, tokenize=True, return_dict=False
         )
+
+
+# Boundary-heavy fragments: whitespace runs, contractions, partial markers, combining accents.
+FRAGMENTS = [*" \n\t\rabZé中👋!?.,'\"<>|_-{}%#0129", "<|", "|>", "'s", " 's", "\n\n", "  ",
+             "e\u0301", "<|user|>", "\r\n"]  # fmt: skip
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_random_benign_conversations_match_hf(fmt: dict, hf: dict, model: str) -> None:
+    rnd = random.Random(f"tritonkit-{model}")
+    f, tok, spec = fmt[model], hf[model], get_model(model)
+    for _ in range(150):
+        msgs = [
+            {"role": rnd.choice(["system", "user", "assistant"]),
+             "content": "".join(rnd.choices(FRAGMENTS, k=rnd.randint(0, 12)))}
+            for _ in range(rnd.randint(1, 4))
+        ]  # fmt: skip
+        agp = rnd.random() < 0.5
+        text = tok.apply_chat_template(msgs, tokenize=False, add_generation_prompt=agp)
+        assert f.encode_messages(msgs, agp) == hf_ids(tok, spec, text), (msgs, agp)
 
 
 def test_expected_prompt_shapes(fmt: dict) -> None:
