@@ -87,6 +87,10 @@ def test_reference_deployments(tmp_path: Path, path: Path) -> None:
     assert vals["ports"] == {"http": 8000, "grpc": 8001, "metrics": 8002}
     assert _gib(vals["resources"]["limits"]["memory"]) >= _gib(vals["shm"]["sizeLimit"])
     assert "persistence" not in vals and "engineBuild" not in vals
+    docs = helm_template(tmp_path / "values.yaml")  # passes the chart's schema and renders
+    deploy = next(d for d in docs if d["kind"] == "Deployment")
+    c = deploy["spec"]["template"]["spec"]["containers"][0]
+    assert "nvidia.com/gpu" not in c["resources"]["limits"]
 
 
 def test_tp4_agrees_with_build_plan(tmp_path: Path) -> None:
