@@ -311,10 +311,11 @@ def test_triton_pod_follows_values(values: Path | None) -> None:
     if not any(d["kind"] == "LeaderWorkerSet" for d in docs):
         assert c["command"] == ["tritonkit", "serve"]
         assert c["args"][:2] == ["--deployment", "/config/deployment.yaml"]
+        assert c["args"][c["args"].index("--repo") + 1] == "/work/model_repository"
     assert {"name": "config", "mountPath": "/config", "readOnly": True} in c["volumeMounts"]
     if dep.engine == "tensorrtllm" and vals["persistence"]["enabled"]:
         key = f"{dep.model}-{dep.gpu.kind}-tp{dep.parallelism.tp}-pp{dep.parallelism.pp}-{dep.precision}"
-        assert dep.tensorrtllm.engine_dir == f"/engines/{key}"
+        assert dep.tensorrtllm.engine_dir == f"/engines/{key}/engine"
         claim = vals["persistence"]["existingClaim"] or "rel-tritonkit-engines"
         vol = next(v for v in spec["volumes"] if v["name"] == "engines")
         assert vol["persistentVolumeClaim"]["claimName"] == claim
@@ -469,7 +470,8 @@ def test_build_job_is_keyed_and_triton_waits_for_it() -> None:
     assert job["metadata"]["labels"]["tritonkit.dev/engine-key"] == key
     c = job["spec"]["template"]["spec"]["containers"][0]
     env = {e["name"]: e for e in c["env"]}
-    assert env["ENGINE_DIR"]["value"] == f"/engines/{key}"
+    assert env["BUILD_DIR"]["value"] == f"/engines/{key}"
+    assert env["ENGINE_DIR"]["value"] == f"/engines/{key}/engine"
     # the Hugging Face token is a file (HF_TOKEN_PATH), never an environment variable
     assert "HF_TOKEN" not in env
     assert env["HF_TOKEN_PATH"]["value"] == "/var/run/secrets/huggingface/token"
@@ -479,14 +481,27 @@ def test_build_job_is_keyed_and_triton_waits_for_it() -> None:
         {"key": "HF_TOKEN", "path": "token"}
     ]
     script = c["args"][0]
-    assert 'if [ -f "$ENGINE_DIR/manifest.json" ]' in script and "tritonkit build run" in script
+    assert 'if [ -f "$ENGINE_DIR/manifest.json" ]' in script
+    # `tritonkit build run` with the deployment's build fields (same flags as `tritonkit build plan`)
+    run = " ".join(script[script.index("tritonkit build run") :].replace("\\\n", " ").split())
+    for flag in (
+        '--checkpoint "$CHECKPOINT_DIR"',
+        '--out "$BUILD_DIR"',
+        "--model smaug-llama-3-70b",
+        "--gpu l40s",
+        "--tp 4",
+        "--pp 1",
+        "--precision fp8",
+        "--max-input-len 4096",
+    ):
+        assert flag in run, (flag, run)
     assert c["resources"]["limits"]["nvidia.com/gpu"] == 4
     (pvc,) = by_kind(docs, "PersistentVolumeClaim")
     assert pvc["spec"]["accessModes"] == ["ReadWriteMany"]
     assert pvc["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
     spec, _ = triton_container(docs)
     wait = next(i for i in spec["initContainers"] if i["name"] == "wait-for-engines")
-    assert f"/engines/{key}/manifest.json" in wait["args"][0]
+    assert f"/engines/{key}/engine/manifest.json" in wait["args"][0]
     # another model/GPU/TP/precision is another Job name (the key is in it)
     other = render(str(CHART / "ci" / "build-job-values.yaml"), "deployment.precision=int4_awq")
     other_job = next(d for d in by_kind(other, "Job") if "-build-" in d["metadata"]["name"])
@@ -665,3 +680,28 @@ def test_image_digest_pins_the_image() -> None:
     assert c["image"] == f"ghcr.io/tritonkit/tritonkit@{digest}"
     proc = helm("template", "rel", str(CHART), "--set", "image.digest=latest", check=False)
     assert proc.returncode and "image.digest" in proc.stderr
+
+
+def test_prerendered_repository_is_served_by_tritonserver() -> None:
+    docs = render(
+        None,
+        "modelRepository.source=volume",
+        "modelRepository.volume.persistentVolumeClaim.claimName=repo",
+    )
+    spec, c = triton_container(docs)
+    assert c["command"] == ["tritonserver"] and "--model-repository=/models" in c["args"]
+    vol = next(v for v in spec["volumes"] if v["name"] == "model-repository")
+    assert vol["persistentVolumeClaim"] == {"claimName": "repo"}
+    proc = helm(
+        "template",
+        "rel",
+        str(CHART),
+        "-f",
+        str(CHART / "ci" / "tp4-values.yaml"),
+        "--set",
+        "modelRepository.source=volume",
+        "--set",
+        "modelRepository.volume.persistentVolumeClaim.claimName=repo",
+        check=False,
+    )
+    assert proc.returncode and "needs source: render" in proc.stderr

@@ -102,9 +102,15 @@ tritonkit.dev/model: {{ include "tritonkit.servedName" .root }}
 {{- printf "%s-%s-tp%d-pp%d-%s" $d.model $gpu (int ($par.tp | default 1)) (int ($par.pp | default 1)) ($d.precision | default "auto") }}
 {{- end }}
 
-{{/* Usage: include "tritonkit.engineDir" . -- where this deployment's engines live. */}}
-{{- define "tritonkit.engineDir" -}}
+{{/* Usage: include "tritonkit.buildDir" . -- `tritonkit build run --out` folder for this key
+(checkpoint/, engine/, logs/). */}}
+{{- define "tritonkit.buildDir" -}}
 {{- printf "%s/%s" .Values.persistence.mountPath (include "tritonkit.engineKey" .) }}
+{{- end }}
+
+{{/* Usage: include "tritonkit.engineDir" . -- where the engines and their manifest.json live. */}}
+{{- define "tritonkit.engineDir" -}}
+{{- printf "%s/engine" (include "tritonkit.buildDir" .) }}
 {{- end }}
 
 {{/* Usage: include "tritonkit.isTensorrtLLM" . -- "true" for engine: tensorrtllm. */}}
@@ -347,7 +353,9 @@ readinessProbe:
   {{- toYaml .Values.readinessProbe | nindent 2 }}
 {{- end }}
 
-{{/* Usage: include "tritonkit.serveArgs" . -- arguments after `tritonkit serve`. */}}
+{{/* Usage: include "tritonkit.serveArgs" . -- arguments after `tritonkit serve` (it renders the
+repository from the deployment into the /work emptyDir, then starts tritonserver, under mpirun
+in leader mode when TP x PP > 1). */}}
 {{- define "tritonkit.serveArgs" -}}
 - --deployment
 - /config/deployment.yaml
@@ -357,10 +365,8 @@ readinessProbe:
 - {{ .Values.ports.grpc | quote }}
 - --metrics-port
 - {{ .Values.ports.metrics | quote }}
-{{- if ne .Values.modelRepository.source "render" }}
-- --model-repository
-- {{ .Values.modelRepository.mountPath }}
-{{- end }}
+- --repo
+- /work/model_repository
 {{- with .Values.serve.extraArgs }}
 {{ toYaml . }}
 {{- end }}
@@ -370,4 +376,29 @@ readinessProbe:
 {{- define "tritonkit.smallResources" -}}
 requests: {cpu: 50m, memory: 64Mi}
 limits: {memory: 256Mi}
+{{- end }}
+
+{{/* Usage: include "tritonkit.tritonCommand" . -- the Triton container's command and args:
+`tritonkit serve`, or plain tritonserver on a pre-rendered repository (modelRepository.source
+configMap/volume; single rank only). */}}
+{{- define "tritonkit.tritonCommand" -}}
+{{- if eq .Values.modelRepository.source "render" }}
+command: [tritonkit, serve]
+args:
+  {{- include "tritonkit.serveArgs" . | nindent 2 }}
+{{- else }}
+{{- if gt (int .Values.gpu.count) 1 }}
+{{- fail (printf "modelRepository.source %s serves a pre-rendered repository with one tritonserver; TP x PP = %d needs source: render (tritonkit serve launches the ranks)" .Values.modelRepository.source (int .Values.gpu.count)) }}
+{{- end }}
+command: [tritonserver]
+args:
+  - --model-repository={{ .Values.modelRepository.mountPath }}
+  - --http-port={{ .Values.ports.http }}
+  - --grpc-port={{ .Values.ports.grpc }}
+  - --metrics-port={{ .Values.ports.metrics }}
+  - --disable-auto-complete-config
+  {{- with .Values.serve.extraArgs }}
+  {{- toYaml . | nindent 2 }}
+  {{- end }}
+{{- end }}
 {{- end }}
