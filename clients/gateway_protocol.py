@@ -118,8 +118,11 @@ class _SamplingRequest(OpenAIBaseModel):
         """Keyword arguments for the SDK's chat/generate (no seed: see `seeds`)."""
         extra = {k: v for k, v in (("presence_penalty", self.presence_penalty),
                                    ("frequency_penalty", self.frequency_penalty)) if v is not None}
+        # OpenAI samples by default (top_p 1); the engine is greedy without top_p/top_k, which
+        # would make n > 1 choices identical whatever their seeds.
+        top_p = 1.0 if self.top_p is None and self.n > 1 else self.top_p
         return {"max_tokens": self._max_tokens(), "stop": self.stop,
-                "temperature": self.temperature, "top_p": self.top_p, "extra": extra or None}
+                "temperature": self.temperature, "top_p": top_p, "extra": extra or None}
 
     def param_name(self, field: str) -> str:
         """The OpenAI parameter a served-model input came from (for error `param`)."""

@@ -24,6 +24,7 @@ app.command("prompt")(__import__("tritonkit.prompt_cli", fromlist=["prompt"]).pr
 app.add_typer(helm_values.app, name="helm")
 app.command("render")(serve_cli.render)
 app.command("serve")(serve_cli.serve)
+__import__("tritonkit.clients.cli", fromlist=["register"]).register(app)  # chat, generate, gateway
 
 
 def main() -> None:
