@@ -202,7 +202,7 @@ def ensemble_config(dep: Deployment) -> mc.ModelConfig:
     )
     ens = model_contract("ensemble")
     inputs = [
-        t.with_(optional=True) if t.name == "text_input" else t
+        t.with_(optional=True) if t.name in ("text_input", "max_tokens") else t
         for t in ens.inputs
         if t.name not in _ENSEMBLE_DROPPED
     ]

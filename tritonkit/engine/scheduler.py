@@ -90,6 +90,7 @@ class ContinuousBatcher:
         max_batch_size: int = 16,
         token_delay_s: float = 0.0,
         compute: Literal["model", "none"] = "model",
+        on_step: Callable[[int, int], None] | None = None,
     ) -> None:
         self.shape = shape
         self.model = TinyLlama(shape, seed) if compute == "model" else None
@@ -101,6 +102,8 @@ class ContinuousBatcher:
         self._cv = threading.Condition()
         self._closed = False
         self.steps = 0
+        self.tokens_generated = 0
+        self.on_step = on_step  # (requests in flight, tokens this step), for metrics
         self._thread = threading.Thread(target=self._loop, name="reference-engine", daemon=True)
         self._thread.start()
 
@@ -151,12 +154,18 @@ class ContinuousBatcher:
                 while self._queue and len(self._active) < self.max_batch_size:
                     self._active.append(_Seq(self._queue.popleft(), self.model))
                 batch = list(self._active)
+            before = self.tokens_generated
             try:
                 self._step(batch)
             except Exception as exc:  # never let one bad step kill the engine thread
                 for seq in batch:
                     self._finish(seq, "cancelled")
                 print(f"reference engine: step failed: {exc!r}", flush=True)
+            if self.on_step is not None:
+                try:
+                    self.on_step(self.in_flight, self.tokens_generated - before)
+                except Exception as exc:
+                    print(f"reference engine: metrics update failed: {exc!r}", flush=True)
             if self.token_delay_s:
                 time.sleep(self.token_delay_s)
 
@@ -200,6 +209,7 @@ class ContinuousBatcher:
                 self._finish(seq, "end_id")
                 continue
             req.output.append(token)
+            self.tokens_generated += 1
             seq.counts[token] = seq.counts.get(token, 0) + 1
             if self._matches_stop(req):
                 self._finish(seq, "stop_words", [token])

@@ -78,11 +78,11 @@ class Preprocessor:
         pad_id: int | None = None,
     ) -> Prepared:
         if messages is not None:
-            try:
+            try:  # ChatError: malformed messages, or a template that refuses them
                 msgs = self.chat.validate_messages(messages)
+                ids = self.chat.encode_messages(msgs, add_generation_prompt=True)
             except ValueError as exc:
                 raise RequestError("messages", str(exc).removeprefix("messages: ")) from None
-            ids = self.chat.encode_messages(msgs, add_generation_prompt=True)
             field = "messages"
         elif text_input is not None:
             ids = self.chat.encode_text(text_input)

@@ -69,6 +69,13 @@ class PipelineModel:
         self.pool = ThreadPoolExecutor(max_workers=256, thread_name_prefix="pipeline")
         self._lock = threading.Lock()
         self.in_flight = 0
+        # The family must outlive its metrics: keep both.
+        self._family = pb.MetricFamily(
+            name="tritonkit_pipeline_requests_in_flight",
+            description="Requests the served pipeline holds state for",
+            kind=pb.MetricFamily.GAUGE,
+        )
+        self._gauge = self._family.Metric(labels={"model": args["model_name"]})
 
     # ---- Triton entry points -----------------------------------------------------------------
     def execute(self, requests: list[Any]) -> list[Any] | None:
@@ -122,11 +129,13 @@ class PipelineModel:
     def _generate(self, request: Any, send: Any, final_flag: int) -> None:
         with self._lock:
             self.in_flight += 1
+            self._gauge.set(self.in_flight)
         try:
             self._generate_inner(request, send, final_flag)
         finally:
             with self._lock:
                 self.in_flight -= 1
+                self._gauge.set(self.in_flight)
 
     def _generate_inner(self, request: Any, send: Any, final_flag: int) -> None:
         dep = self.deployment

@@ -1,0 +1,200 @@
+"""Shared fixtures: one live tritonserver for the session, serving every catalog deployment.
+
+The server runs the real Triton 2.51 (from the nvidia-pytriton wheel) on free ports with the CPU
+reference engine; tests talk to it with the real tritonclient, httpx and tokenizers.
+
+Served models (see `LIVE_DEPLOYMENTS`): the five catalog models under their catalog names, and
+`athene-70b-slow` (same model, 25 ms per decoding step) for cancellation and timing tests.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+from tritonkit.catalog import model_names
+from tritonkit.deployment import Deployment, parse_deployment
+from tritonkit.serve import Ports, TritonServer
+
+REPO = Path(__file__).resolve().parent.parent
+
+LIVE_DEPLOYMENTS: dict[str, dict] = {
+    **{
+        name: {"model": name, "limits": {"max_input_len": 2048, "max_seq_len": 4096,
+                                         "default_max_tokens": 64}}
+        for name in model_names()
+    },
+    "athene-70b-slow": {
+        "model": "athene-70b",
+        "name": "athene-70b-slow",
+        "limits": {"max_input_len": 2048, "max_seq_len": 4096, "default_max_tokens": 64},
+        "reference": {"token_delay_ms": 25},
+    },
+}
+
+
+@dataclass
+class Live:
+    """Where the session's server listens, and the deployments it serves."""
+
+    server: TritonServer
+    deployments: dict[str, Deployment]
+
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.server.ports.http}"
+
+    @property
+    def grpc_url(self) -> str:
+        return f"127.0.0.1:{self.server.ports.grpc}"
+
+    @property
+    def metrics_url(self) -> str:
+        return f"http://127.0.0.1:{self.server.ports.metrics}/metrics"
+
+    def metric(self, name: str, **labels: str) -> float:
+        """Sum of a Prometheus metric's samples whose labels include `labels`."""
+        text = httpx.get(self.metrics_url, timeout=10).text
+        total, found = 0.0, False
+        for line in text.splitlines():
+            if not line.startswith(name + "{") and not line.startswith(name + " "):
+                continue
+            lab = dict(re.findall(r'(\w+)="([^"]*)"', line.split(" ")[0]))
+            if all(lab.get(k) == v for k, v in labels.items()):
+                total += float(line.rsplit(" ", 1)[1])
+                found = True
+        if not found:
+            raise KeyError(f"metric {name}{labels} not exported")
+        return total
+
+
+@pytest.fixture(scope="session")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+    deps = {k: parse_deployment(v, source=f"test:{k}") for k, v in LIVE_DEPLOYMENTS.items()}
+    work = tmp_path_factory.mktemp("triton")
+    server = TritonServer(list(deps.values()), Ports.free(), repo_dir=work / "repo",
+                          log_path=work / "triton.log", exit_timeout_s=5)
+    server.start()
+    try:
+        server.wait_ready(timeout_s=float(os.environ.get("TRITONKIT_TEST_LOAD_TIMEOUT", 300)))
+        yield Live(server, deps)
+    finally:
+        server.stop()
+
+
+# ---- small client helpers used across tests ----------------------------------------------------
+def grpc_inputs(payload: dict) -> list:
+    """tritonclient gRPC InferInputs from a dict of python values (batch dimension added)."""
+    import tritonclient.grpc as grpcclient
+
+    out = []
+    for name, value in payload.items():
+        arr = _array(value)
+        t = grpcclient.InferInput(name, list(arr.shape), _dtype(arr))
+        t.set_data_from_numpy(arr)
+        out.append(t)
+    return out
+
+
+def _array(value: object) -> np.ndarray:
+    if isinstance(value, np.ndarray):
+        return value
+    if isinstance(value, bool):
+        return np.array([[value]], np.bool_)
+    if isinstance(value, int):
+        return np.array([[value]], np.int32)
+    if isinstance(value, float):
+        return np.array([[value]], np.float32)
+    if isinstance(value, str):
+        return np.array([[value.encode()]], dtype=object)
+    if isinstance(value, list):
+        return np.array([[v.encode() for v in value]], dtype=object)
+    raise TypeError(value)
+
+
+def _dtype(arr: np.ndarray) -> str:
+    from tritonclient.utils import np_to_triton_dtype
+
+    return np_to_triton_dtype(arr.dtype)
+
+
+def messages(*turns: tuple[str, str]) -> str:
+    return json.dumps([{"role": r, "content": c} for r, c in turns])
+
+
+@dataclass
+class StreamResult:
+    chunks: list[str]
+    finish_reason: str
+    num_input_tokens: int
+    num_output_tokens: int
+    error: str | None = None
+
+    @property
+    def text(self) -> str:
+        return "".join(self.chunks)
+
+
+def grpc_stream(live: Live, model: str, payload: dict, timeout: float = 120) -> StreamResult:
+    """One streamed request over gRPC `async_stream_infer`; collects every response."""
+    import queue
+
+    import tritonclient.grpc as grpcclient
+
+    q: queue.Queue = queue.Queue()
+    client = grpcclient.InferenceServerClient(live.grpc_url)
+    client.start_stream(callback=lambda result, error: q.put((result, error)))
+    try:
+        client.async_stream_infer(model, grpc_inputs(payload), request_id="t",
+                                  enable_empty_final_response=True)
+        res = StreamResult([], "", 0, 0)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            result, error = q.get(timeout=timeout)
+            if error is not None:
+                res.error = str(error)
+                return res
+            resp = result.get_response()
+            if result.as_numpy("text_output") is not None:
+                res.chunks.append(result.as_numpy("text_output").reshape(-1)[0].decode())
+                res.finish_reason = result.as_numpy("finish_reason").reshape(-1)[0].decode()
+                res.num_input_tokens = int(result.as_numpy("num_input_tokens").reshape(-1)[0])
+                res.num_output_tokens = int(result.as_numpy("num_output_tokens").reshape(-1)[0])
+            if resp.parameters["triton_final_response"].bool_param:
+                return res
+        raise TimeoutError("stream did not finish")
+    finally:
+        client.stop_stream()
+        client.close()
+
+
+def sse_stream(live: Live, model: str, payload: dict, timeout: float = 120) -> StreamResult:
+    """One streamed request over HTTP `generate_stream` (Server-Sent Events)."""
+    res = StreamResult([], "", 0, 0)
+    with httpx.stream("POST", f"{live.http_url}/v2/models/{model}/generate_stream",
+                      json=payload, timeout=timeout) as r:
+        for line in r.iter_lines():
+            if not line.startswith("data: "):
+                continue
+            event = json.loads(line[6:])
+            if "error" in event:
+                res.error = event["error"]
+                break
+            res.chunks.append(event["text_output"])
+            res.finish_reason = event["finish_reason"]
+            res.num_input_tokens = event["num_input_tokens"]
+            res.num_output_tokens = event["num_output_tokens"]
+    return res
+
+
+def http_generate(live: Live, model: str, payload: dict) -> httpx.Response:
+    return httpx.post(f"{live.http_url}/v2/models/{model}/generate", json=payload, timeout=120)
