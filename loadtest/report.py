@@ -27,9 +27,12 @@ def load_samples(path: Path) -> list[dict[str, Any]]:
 def build_summary(run: dict[str, Any], samples: list[dict[str, Any]]) -> dict[str, Any]:
     o = run["options"]
     started = run.get("started") or min((s["start_wall"] for s in samples), default=0.0)
-    t_from, t_to = started + o["warmup_s"], run["stopped"]
+    first = min((s["start_wall"] for s in samples), default=started)
+    # warm-up counts from the first request sent (workers may still be preparing at `started`)
+    t_from, t_to = max(started, first) + o["warmup_s"], run["stopped"]
     summary = summarize(samples, t_from=t_from, t_to=t_to, slo=o["slo"],
                         target_rate=o["rate"] or None)
+    summary["window_start"] = t_from
     summary["warmup_excluded"] = sum(1 for s in samples if s["start_wall"] < t_from)
     summary["levels"] = by_level(samples, [tuple(x) for x in run["timeline"]], started,
                                  t_from, t_to)
@@ -69,8 +72,7 @@ def write_csv(summary: dict[str, Any], samples: list[dict[str, Any]], out: Path)
 
 
 def write_plots(summary: dict[str, Any], samples: list[dict[str, Any]], out: Path) -> list[Path]:
-    run = summary["run"]
-    t_from = (run.get("started") or 0) + run["options"]["warmup_s"]
+    t_from = summary["window_start"]
     ok = [s for s in samples if s["ok"] and s["start_wall"] >= t_from]
     return [
         plots.latency_vs_load(summary["levels"], out / "latency_vs_load.png"),

@@ -25,6 +25,7 @@ app.add_typer(helm_values.app, name="helm")
 app.command("render")(serve_cli.render)
 app.command("serve")(serve_cli.serve)
 __import__("tritonkit.clients.cli", fromlist=["register"]).register(app)  # chat, generate, gateway
+app.command("loadtest")(__import__("tritonkit.loadtest.cli", fromlist=["loadtest"]).loadtest)
 
 
 def main() -> None:
