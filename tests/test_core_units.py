@@ -13,6 +13,7 @@ import pytest
 from google.protobuf import text_format
 from tokenizers import Tokenizer
 from tritonclient.grpc import model_config_pb2 as mc
+from tritonkit.model_repository.render import render_repository
 
 from tritonkit.catalog import model_names
 from tritonkit.deployment import DeploymentError, parse_deployment
@@ -20,7 +21,6 @@ from tritonkit.detokenize import ByteTable, StopStringMatcher, TextStream
 from tritonkit.engine.inputs import word_list
 from tritonkit.engine.model import ModelShape
 from tritonkit.engine.scheduler import ContinuousBatcher, EngineRequest, SamplingParams
-from tritonkit.model_repository.render import render_repository
 from tritonkit.pipeline.generation import Generation
 from tritonkit.pipeline.preprocess import to_word_list
 from tritonkit.pipeline.request import RequestError, parse_request
@@ -89,7 +89,7 @@ def _run(batcher: ContinuousBatcher, reqs: list[EngineRequest]) -> dict[str, lis
     left = [len(reqs)]
 
     for r in reqs:
-        def emit(u, rid=r.request_id):  # noqa: ANN001
+        def emit(u, rid=r.request_id):
             out.setdefault(rid, []).extend(u.new_tokens)
             if u.finished:
                 left[0] -= 1
@@ -128,7 +128,7 @@ def test_engine_end_id_stop_words_and_stop_request() -> None:
     got: list[int] = []
     fin = threading.Event()
 
-    def emit(u) -> None:  # noqa: ANN001
+    def emit(u) -> None:
         got.extend(u.new_tokens)
         if u.finished:
             fin.set()
