@@ -49,6 +49,10 @@ def render_repository(
     names: dict[str, Path] = {}
     plans: list[tuple[Path, str, mc.ModelConfig]] = []
     for dep in deployments:
+        if dep.engine == "tensorrtllm" and Path(dep.tensorrtllm.engine_dir).exists():
+            from tritonkit.build.check import check_manifest  # wrong arch/TP/PP: refuse
+
+            check_manifest(dep.tensorrtllm.engine_dir, dep)
         tok_dir = str(tokenizer_dir_for(dep).resolve())
         for name, (kind, cfg) in deployment_configs(dep, tok_dir).items():
             if name in names:

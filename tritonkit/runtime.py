@@ -163,7 +163,12 @@ class TritonRuntime:
         return out.stdout.strip()
 
     def backend_dir(self) -> Path:
-        """The backends folder, with the stub matching the models' interpreter put in place."""
+        """The backends folder, with the stub matching the models' interpreter put in place.
+
+        A full Triton install (the NGC image: TRITONKIT_TRITON_HOME=/opt/tritonserver) ships its
+        own stub and no `python_backend_stubs/`; its backends folder is used as it is."""
+        if not (self.home / "python_backend_stubs").is_dir():
+            return self.home / "backends"
         version = self._python_version()
         stub = self.home / "python_backend_stubs" / version / "triton_python_backend_stub"
         if not stub.exists():

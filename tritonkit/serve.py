@@ -76,12 +76,15 @@ class TritonServer:
             "--log-info=true",
             *self.extra_args,
         ]
-        world = max(d.world_size for d in self.deployments)
         trt = [d for d in self.deployments if d.engine == "tensorrtllm"]
-        if trt and world > 1:
-            from tritonkit.build.launch import leader_mode_command  # GPU hosts only
+        world = max((d.world_size for d in trt), default=1)
+        if world > 1:
+            if len(trt) != 1:
+                raise ServerError("serve one multi-GPU TensorRT-LLM deployment per server")
+            from tritonkit.build.launch import mpirun_command  # leader mode, one rank per GPU
 
-            return leader_mode_command(args, world, [d.step_name("tensorrt_llm") for d in trt])
+            return mpirun_command(world, args, args,
+                                  trtllm_model_name=trt[0].step_name("tensorrt_llm"))
         return args
 
     def start(self) -> TritonServer:
@@ -199,7 +202,7 @@ def serve_forever(server: TritonServer, echo=print) -> int:
         code = server.stop()
         echo(f"tritonserver exited with {code}")
         return 0 if code in (0, -signal.SIGTERM) else code
-    except ServerError as exc:
+    except (ServerError, ValueError) as exc:  # ValueError: render refused (e.g. engine mismatch)
         server.stop()
         echo(str(exc))
         return 1
