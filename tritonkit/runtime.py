@@ -50,7 +50,8 @@ def default_triton_home() -> Path:
     return Path(os.environ.get("TRITONKIT_TRITON_HOME") or tools_dir() / "triton")
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB blocks (pinned downloads are checked with it)."""
     h = hashlib.sha256()
     with path.open("rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -79,7 +80,7 @@ def _download_wheel(cache: Path) -> Path:
             ],
             check=True,
         )
-    digest = _sha256(wheel)
+    digest = sha256_file(wheel)
     if digest != PYTRITON_SHA256:
         wheel.unlink()
         raise RuntimeError(
@@ -140,27 +141,23 @@ class TritonRuntime:
     def binary(self) -> Path:
         return self.home / "bin" / "tritonserver"
 
-    def _python_version(self) -> str:
+    def _ask_python(self, expr: str) -> str:
+        """Evaluate `expr` (with sys and sysconfig imported) in the models' interpreter."""
         if Path(self.python) == Path(sys.executable):
-            return f"{sys.version_info.major}.{sys.version_info.minor}"
+            return str(eval(expr, {"sys": sys, "sysconfig": sysconfig}))
         out = subprocess.run(
-            [str(self.python), "-c", "import sys;print('%d.%d'%sys.version_info[:2])"],
+            [str(self.python), "-c", f"import sys, sysconfig; print({expr})"],
             check=True,
             capture_output=True,
             text=True,
         )
         return out.stdout.strip()
 
+    def _python_version(self) -> str:
+        return self._ask_python("'%d.%d' % sys.version_info[:2]")
+
     def _libdir(self) -> str:
-        if Path(self.python) == Path(sys.executable):
-            return str(sysconfig.get_config_var("LIBDIR"))
-        out = subprocess.run(
-            [str(self.python), "-c", "import sysconfig;print(sysconfig.get_config_var('LIBDIR'))"],
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-        return out.stdout.strip()
+        return self._ask_python("sysconfig.get_config_var('LIBDIR')")
 
     def backend_dir(self) -> Path:
         """The backends folder, with the stub matching the models' interpreter put in place.
@@ -174,7 +171,7 @@ class TritonRuntime:
         if not stub.exists():
             raise RuntimeNotInstalled(f"no Python-backend stub for Python {version} in {self.home}")
         target = self.home / "backends" / "python" / "triton_python_backend_stub"
-        if not target.exists() or _sha256(target) != _sha256(stub):
+        if not target.exists() or sha256_file(target) != sha256_file(stub):
             shutil.copy2(stub, target)
             target.chmod(0o755)
         return self.home / "backends"

