@@ -33,6 +33,17 @@ class ServerError(RuntimeError):
     pass
 
 
+def _die_with_parent() -> None:
+    """In the child: get SIGTERM when the process that started tritonserver dies (Linux), so a
+    killed test run or CLI never leaves a server behind."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
 def free_port() -> int:
     with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as s:
         s.bind(("127.0.0.1", 0))
@@ -101,6 +112,7 @@ class TritonServer:
             stderr=subprocess.STDOUT,
             env=runtime.env(self.env),
             start_new_session=True,
+            preexec_fn=_die_with_parent,
         )
         return self
 
