@@ -1,9 +1,8 @@
 """HTTP transports: health and models via tritonclient.http (sync and aio), generations via httpx.
 
 tritonclient's HTTP client has no generate extension and no streaming, so generations go to
-Triton's `/v2/models/<m>/generate_stream` as Server-Sent Events (also for non-streaming calls,
-with `stream=false`: one event). Closing the response closes the connection, which cancels the
-request on the server.
+Triton's `/v2/models/<m>/generate_stream` as Server-Sent Events, always streamed (see `_body`).
+Closing the response closes the connection, which cancels the request on the server.
 """
 
 from __future__ import annotations
@@ -18,17 +17,33 @@ import tritonclient.http as httpclient
 import tritonclient.http.aio as aiohttpclient
 from tritonkit.clients._base import Endpoint, Event, decode_json_event, to_json
 from tritonkit.clients._config import Timeout
-from tritonkit.clients._exceptions import _from_message, map_error, map_http_error
+from tritonkit.clients._exceptions import (
+    TimeoutError,
+    _from_message,
+    map_error,
+    map_http_error,
+)
 from tritonkit.clients._grpc import _Pump
 
 __all__ = ["AsyncHttpTransport", "HttpTransport"]
 
 
 def _httpx_timeout(t: Timeout) -> httpx.Timeout:
-    reads = [v for v in (t.first_token, t.between_tokens) if v is not None]
-    # Precise first-token / between-token deadlines are enforced by the stream reader.
-    return httpx.Timeout(connect=t.connect, read=max(reads) + 1 if reads else None,
-                         write=t.connect, pool=t.connect)
+    """Triton sends the response headers with the first event: until then, `first_token`."""
+    first = min((v for v in (t.first_token, t.total) if v is not None), default=None)
+    return httpx.Timeout(connect=t.connect, read=first, write=t.connect, pool=t.connect)
+
+
+def _after_headers(request: httpx.Request, t: Timeout) -> None:
+    """Relax the read timeout once streaming began (the stream reader enforces the exact
+    between-token and total deadlines; httpcore reads this dict on every read)."""
+    reads = [v for v in (t.between_tokens, t.total) if v is not None]
+    request.extensions["timeout"]["read"] = max(reads) + 1 if reads else None
+
+
+def _first_token_timeout(exc: httpx.ReadTimeout, t: Timeout) -> TimeoutError:
+    return TimeoutError(f"no response within {t.first_token} s (first_token timeout): {exc}",
+                        phase="first_token")
 
 
 def _verify(ep: Endpoint) -> bool | _ssl.SSLContext:
@@ -43,6 +58,13 @@ def _triton_kwargs(ep: Endpoint) -> dict[str, Any]:
         kw["ssl_context_factory"] = lambda: _ssl.create_default_context(
             cafile=ep.root_certificates)
     return kw
+
+
+def _body(request_id: str, values: Mapping[str, Any]) -> dict[str, Any]:
+    """Always ask Triton to stream: over HTTP, a request that sends nothing until it is done is
+    not cancelled when the connection closes (the engine would run on). The deltas concatenate
+    to the non-streamed text, so non-streaming calls lose nothing."""
+    return {"id": request_id, **to_json(values), "stream": True}
 
 
 def _events(lines: Iterator[str]) -> Iterator[Event]:
@@ -98,18 +120,21 @@ class HttpTransport:
 
     def open(self, model: str, values: Mapping[str, Any], request_id: str,
              timeout: Timeout) -> _Pump:
-        body = {"id": request_id, **to_json(values)}
+        body = _body(request_id, values)
         try:
             request = self._http.build_request(
                 "POST", f"/v2/models/{model}/generate_stream", json=body,
                 timeout=_httpx_timeout(timeout))
             response = self._http.send(request, stream=True)
+        except httpx.ReadTimeout as exc:
+            raise _first_token_timeout(exc, timeout) from None
         except Exception as exc:
             raise map_error(exc) from exc
         if response.status_code != 200:
             message = _error_text(response.read())
             response.close()
             raise map_http_error(response.status_code, message)
+        _after_headers(request, timeout)
 
         def events() -> Iterator[Event]:
             try:
@@ -177,18 +202,21 @@ class AsyncHttpTransport:
 
     async def open(self, model: str, values: Mapping[str, Any], request_id: str,
                    timeout: Timeout) -> _AsyncSSE:
-        body = {"id": request_id, **to_json(values)}
+        body = _body(request_id, values)
         try:
             request = self._http.build_request(
                 "POST", f"/v2/models/{model}/generate_stream", json=body,
                 timeout=_httpx_timeout(timeout))
             response = await self._http.send(request, stream=True)
+        except httpx.ReadTimeout as exc:
+            raise _first_token_timeout(exc, timeout) from None
         except Exception as exc:
             raise map_error(exc) from exc
         if response.status_code != 200:
             message = _error_text(await response.aread())
             await response.aclose()
             raise map_http_error(response.status_code, message)
+        _after_headers(request, timeout)
         return _AsyncSSE(response)
 
     async def close(self) -> None:
