@@ -127,7 +127,7 @@ def by_level(samples: Sequence[dict[str, Any]], timeline: list[tuple[float, floa
 
 
 def generator_health(resources: dict[str, dict[str, Any]], t_from: float, t_to: float, *,
-                     cpu_limit: float = 80.0, lag_limit_ms: float = 20.0) -> dict[str, Any]:
+                     cpu_limit: float = 80.0, lag_limit_ms: float = 50.0) -> dict[str, Any]:
     """Per load-generator process, over the measurement window: CPU % of one core (mean, max) and
     gevent loop lag (p99, max); the generator may have been the bottleneck if mean CPU >
     `cpu_limit` or lag p99 > `lag_limit_ms`."""

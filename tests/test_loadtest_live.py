@@ -1,12 +1,12 @@
 """Honest numbers: short headless Locust campaigns against the live server.
 
 Expected timing, derived: the reference engine's decode loop is `step compute; sleep 25 ms`
-(`athene-70b-slow`), so one token every 25 ms + c, where c (step compute + pipeline overhead) is
-measured in the same session by the same campaign against `athene-70b` (no sleep, same shape).
-So median ITL(slow) - median ITL(fast) must be 25 ms; we allow ±20 % (±5 ms) for scheduling
-jitter and batch-composition differences, and also require median ITL(slow) >= 0.95 × 25 ms (no
-gap can be shorter than the sleep on the median). TPOT is checked the same way, and E2E must
-exceed (n_out - 1) × 25 ms.
+(`athene-70b-slow`), so a streamed token arrives every T = 25 ms + c, where c is the step's own
+compute, which depends on how busy the 2-core machine is. The engine reports T itself
+(`tritonkit_engine_decode_step_seconds_total / tritonkit_engine_decode_steps_total`, read before
+and after the campaign). So: T >= 25 ms, and the client-measured median ITL and TPOT must equal T
+within ±20 % (gevent scheduling and batch-composition jitter); no median gap can be shorter than
+the sleep (ITL p50 >= 0.95 x 25 ms); E2E must exceed (n_out - 1) x 25 ms.
 """
 
 from __future__ import annotations
@@ -46,33 +46,37 @@ def m(s: dict, metric: str, q: str = "p50") -> float:
     return s["metrics"][metric][q]
 
 
-@pytest.fixture(scope="module")
-def floor(live, tmp_path_factory) -> dict:
-    code, s = campaign(live, tmp_path_factory.mktemp("floor"), model="athene-70b")
-    assert code == 0 and s["failed"] == 0
-    return s
+ENGINE = "athene-70b-slow-tensorrt_llm"
+
+
+def engine_step_totals(live) -> tuple[float, float]:
+    return (live.metric("tritonkit_engine_decode_step_seconds_total", model=ENGINE),
+            live.metric("tritonkit_engine_decode_steps_total", model=ENGINE))
 
 
 @pytest.fixture(scope="module")
 def slow(live, tmp_path_factory) -> tuple[int, dict, Path]:
     out = tmp_path_factory.mktemp("slow")
+    sec0, n0 = engine_step_totals(live)
     code, s = campaign(live, out, "--slo-tpot-ms", "1000", "--slo-ttft-ms", "2000",
                        "--gate", "error_rate<=0")
+    sec1, n1 = engine_step_totals(live)
+    s["engine_step_ms"] = 1000 * (sec1 - sec0) / (n1 - n0)
     return code, s, out
 
 
-def test_itl_tpot_match_engine_delay(floor, slow) -> None:
+def test_itl_tpot_match_engine_delay(slow) -> None:
     code, s, _ = slow
     assert code == 0, s["gates"]
     assert s["failed"] == 0 and s["completed"] >= 20
     assert m(s, "output_tokens", "min") == m(s, "output_tokens", "max") == OSL
-    itl, itl0 = m(s, "itl_ms"), m(floor, "itl_ms")
-    tpot, tpot0 = m(s, "tpot_ms"), m(floor, "tpot_ms")
-    print(f"ITL p50 slow {itl:.2f} ms, floor {itl0:.2f} ms; TPOT p50 slow {tpot:.2f}, "
-          f"floor {tpot0:.2f}; TTFT p50 {m(s, 'ttft_ms'):.1f} ms; E2E p50 {m(s, 'e2e_ms'):.0f}")
+    itl, tpot, step = m(s, "itl_ms"), m(s, "tpot_ms"), s["engine_step_ms"]
+    print(f"engine step {step:.2f} ms (delay {DELAY_MS}); ITL p50 {itl:.2f} ms; TPOT p50 "
+          f"{tpot:.2f} ms; TTFT p50 {m(s, 'ttft_ms'):.1f} ms; E2E p50 {m(s, 'e2e_ms'):.0f} ms")
+    assert step >= DELAY_MS
     assert itl >= 0.95 * DELAY_MS
-    assert itl - itl0 == pytest.approx(DELAY_MS, rel=0.2)
-    assert tpot - tpot0 == pytest.approx(DELAY_MS, rel=0.2)
+    assert itl == pytest.approx(step, rel=0.2)
+    assert tpot == pytest.approx(step, rel=0.2)
     assert m(s, "e2e_ms", "min") >= (OSL - 1) * DELAY_MS
     # TTFT: waits at most one step in progress, then one prefill step
     assert 0 < m(s, "ttft_ms") < 3 * itl

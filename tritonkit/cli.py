@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import typer
 
-from tritonkit import helm_values, serve_cli
+from tritonkit import helm_values, prompt_cli, serve_cli
+from tritonkit.build import cli as build_cli
+from tritonkit.clients import cli as clients_cli
+from tritonkit.loadtest import cli as loadtest_cli
 
 app = typer.Typer(
     name="tritonkit",
@@ -17,15 +20,14 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-# --- stage apps (one line each) -------------------------------------------------------------
-# (add `app.add_typer(<module>.app, name=...)` or `app.command(...)(fn)` lines here)
-app.add_typer(__import__("tritonkit.build.cli", fromlist=["app"]).app, name="build")
-app.command("prompt")(__import__("tritonkit.prompt_cli", fromlist=["prompt"]).prompt)
-app.add_typer(helm_values.app, name="helm")
+# --- stage apps, one line each ---------------------------------------------------------------
 app.command("render")(serve_cli.render)
 app.command("serve")(serve_cli.serve)
-__import__("tritonkit.clients.cli", fromlist=["register"]).register(app)  # chat, generate, gateway
-app.command("loadtest")(__import__("tritonkit.loadtest.cli", fromlist=["loadtest"]).loadtest)
+app.command("prompt")(prompt_cli.prompt)
+app.add_typer(build_cli.app, name="build")
+app.add_typer(helm_values.app, name="helm")
+clients_cli.register(app)  # chat, generate, gateway
+app.command("loadtest")(loadtest_cli.loadtest)
 
 
 def main() -> None:

@@ -90,7 +90,7 @@ class ContinuousBatcher:
         max_batch_size: int = 16,
         token_delay_s: float = 0.0,
         compute: Literal["model", "none"] = "model",
-        on_step: Callable[[int, int], None] | None = None,
+        on_step: Callable[[int, int, float], None] | None = None,
     ) -> None:
         self.shape = shape
         self.model = TinyLlama(shape, seed) if compute == "model" else None
@@ -103,7 +103,8 @@ class ContinuousBatcher:
         self._closed = False
         self.steps = 0
         self.tokens_generated = 0
-        self.on_step = on_step  # (requests in flight, tokens this step), for metrics
+        # metrics hook: (requests in flight, tokens this step, step seconds incl. the delay)
+        self.on_step = on_step
         self._thread = threading.Thread(target=self._loop, name="reference-engine", daemon=True)
         self._thread.start()
 
@@ -154,6 +155,7 @@ class ContinuousBatcher:
                 while self._queue and len(self._active) < self.max_batch_size:
                     self._active.append(_Seq(self._queue.popleft(), self.model))
                 batch = list(self._active)
+            t0 = time.perf_counter()
             before = self.tokens_generated
             try:
                 self._step(batch)
@@ -161,13 +163,15 @@ class ContinuousBatcher:
                 for seq in batch:
                     self._finish(seq, "cancelled")
                 print(f"reference engine: step failed: {exc!r}", flush=True)
-            if self.on_step is not None:
-                try:
-                    self.on_step(self.in_flight, self.tokens_generated - before)
-                except Exception as exc:
-                    print(f"reference engine: metrics update failed: {exc!r}", flush=True)
             if self.token_delay_s:
                 time.sleep(self.token_delay_s)
+            if self.on_step is not None:
+                try:
+                    self.on_step(
+                        self.in_flight, self.tokens_generated - before, time.perf_counter() - t0
+                    )
+                except Exception as exc:
+                    print(f"reference engine: metrics update failed: {exc!r}", flush=True)
 
     def _finish(self, seq: _Seq, reason: FinishReason, new: list[int] | None = None) -> None:
         with self._cv:
