@@ -9,13 +9,13 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 from rich.table import Table
+
 from tritonkit.build import executor, job
 from tritonkit.build.commands import build_steps, format_steps
 from tritonkit.build.gpus import GPUS
 from tritonkit.build.manifest import VerifyError
 from tritonkit.build.matrix import MATRIX_PATH, matrix_text
 from tritonkit.build.planner import Plan, PlanError, plan
-
 from tritonkit.catalog import CatalogError
 
 app = typer.Typer(

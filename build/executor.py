@@ -18,6 +18,7 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
 from tritonkit.build import manifest as mf
 from tritonkit.build.check import EngineMismatch, check_manifest
 from tritonkit.build.commands import (

@@ -14,6 +14,7 @@ import shlex
 from importlib import resources
 
 import yaml
+
 from tritonkit.build.commands import ENGINE_SUBDIR, Step, Toolchain
 from tritonkit.build.gpus import get_gpu
 from tritonkit.build.planner import Plan

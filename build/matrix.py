@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
+
 from tritonkit.build.gpus import GPUS
 from tritonkit.build.planner import PlanError, plan
-
 from tritonkit.catalog import model_names
 
 __all__ = ["MATRIX_LIMITS", "MATRIX_PATH", "matrix_data", "matrix_text"]

@@ -18,7 +18,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tritonkit.build.precision import PrecisionSpec
-
 from tritonkit.catalog import Architecture
 
 __all__ = ["GIB", "NCCL_GIB", "RUNTIME_GIB", "MemoryReport", "memory_report", "weight_bytes"]

@@ -11,6 +11,7 @@ import math
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
+
 from tritonkit.build.gpus import GpuSpec, get_gpu
 from tritonkit.build.memory import GIB, MemoryReport, memory_report
 from tritonkit.build.precision import (
@@ -23,7 +24,6 @@ from tritonkit.build.precision import (
     unsupported_reason,
 )
 from tritonkit.build.roofline import Estimate, estimate
-
 from tritonkit.catalog import ModelSpec, get_model
 
 __all__ = ["Memory", "Plan", "PlanError", "plan", "plan_for_deployment", "serving_parameters"]

@@ -20,10 +20,10 @@ estimate is checked against NVIDIA's published Llama-3.x-70B figures (docs/build
 from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
+
 from tritonkit.build.gpus import GpuSpec
 from tritonkit.build.memory import kv_bytes_per_token, weight_bytes
 from tritonkit.build.precision import PrecisionSpec
-
 from tritonkit.catalog import Architecture
 
 __all__ = ["EFFICIENCY", "Estimate", "estimate"]

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
 from tritonkit.clients._config import DEFAULT_RETRY, DEFAULT_TIMEOUT, Retry, Timeout
 from tritonkit.clients._exceptions import (
     InvalidRequestError,
@@ -21,8 +22,8 @@ from tritonkit.clients._exceptions import (
     UnavailableError,
 )
 from tritonkit.clients._types import Chunk, Completion, ModelInfo, Usage
-
 from tritonkit.contract import pipeline_inputs
+from tritonkit.security import admin_headers
 
 __all__ = ["BaseClient", "Endpoint", "Event", "StreamState"]
 
@@ -249,7 +250,9 @@ class BaseClient:
         self.endpoint = Endpoint.parse(url, protocol, ssl)
         self.timeout = Timeout.of(timeout)
         self.retry = retry
-        self.headers = dict(headers or {})
+        # the admin key (for `models()`, which reads Triton's restricted repository index) comes
+        # from $TRITONKIT_ADMIN_KEY unless the caller passes headers of their own
+        self.headers = {**admin_headers(), **dict(headers or {})}
         self.model = model
 
     @property

@@ -14,6 +14,7 @@ from typing import Any
 
 import tritonclient.grpc as grpcclient
 import tritonclient.grpc.aio as aiogrpcclient
+
 from tritonkit.clients._base import Endpoint, Event, decode_infer_result, to_numpy
 from tritonkit.clients._config import Timeout
 from tritonkit.clients._exceptions import _from_message, map_error

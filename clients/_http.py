@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import tritonclient.http as httpclient
 import tritonclient.http.aio as aiohttpclient
+
 from tritonkit.clients._base import Endpoint, Event, decode_json_event, to_json
 from tritonkit.clients._config import Timeout
 from tritonkit.clients._exceptions import (

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+
 from tritonkit.clients import Client, Stream, TritonKitError
 
 __all__ = ["chat", "gateway", "generate", "register"]

@@ -18,6 +18,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
+
 from tritonkit.clients import AsyncClient, Timeout
 from tritonkit.clients.gateway_protocol import (
     ChatCompletionRequest,
@@ -38,7 +39,7 @@ def _error(exc: BaseException, req: _SamplingRequest | None = None) -> JSONRespo
 async def _body(request: Request) -> Any:
     try:
         return json.loads(await request.body())
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested too deeply
         raise GatewayError(f"the request body is not valid JSON: {exc}") from None
 
 

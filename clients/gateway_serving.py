@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Awaitable
 from typing import Any
 
 from pydantic import ValidationError
+
 from tritonkit.clients import (
     AsyncClient,
     AsyncStream,

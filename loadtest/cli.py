@@ -15,6 +15,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 from rich.table import Table
+
 from tritonkit.loadtest.scenarios import SCENARIOS
 
 LOCUSTFILE = Path(__file__).resolve().parent / "locustfile.py"

@@ -19,6 +19,7 @@ from typing import Any
 
 from locust import LoadTestShape, events
 from locust.runners import MasterRunner, WorkerRunner
+
 from tritonkit.loadtest.campaign import Campaign, CampaignOptions, add_arguments
 from tritonkit.loadtest.recorder import MESSAGE, Recorder, exclude_from_total, process_id
 from tritonkit.loadtest.users.openai_http import OpenAIUser

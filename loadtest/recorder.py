@@ -19,6 +19,7 @@ from typing import Any
 
 import gevent
 import psutil
+
 from tritonkit.loadtest.metrics import RequestSample
 
 MESSAGE = "tritonkit_samples"

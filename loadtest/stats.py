@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
+
 from tritonkit.loadtest.shapes import level_at
 
 QUANTILES = (50, 90, 95, 99)

@@ -22,9 +22,9 @@ from pathlib import Path
 
 from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2 as mc
-from tritonkit.model_repository.configs import deployment_configs
 
 from tritonkit.deployment import Deployment
+from tritonkit.model_repository.configs import deployment_configs
 from tritonkit.tokenizer_assets import tokenizer_dir_for
 
 __all__ = ["RenderError", "parse_config", "render_repository"]

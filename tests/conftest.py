@@ -26,6 +26,9 @@ from tritonkit.deployment import Deployment, parse_deployment
 from tritonkit.serve import Ports, TritonServer
 
 REPO = Path(__file__).resolve().parent.parent
+# The live server restricts its admin APIs behind this key (tritonkit/security.py); the SDK and a
+# gateway started from the tests read the same variable. Set before any server starts.
+ADMIN_KEY = os.environ.setdefault("TRITONKIT_ADMIN_KEY", "tritonkit-test-admin-key")
 
 LIVE_DEPLOYMENTS: dict[str, dict] = {
     **{

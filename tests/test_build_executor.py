@@ -11,14 +11,14 @@ from pathlib import Path
 
 import pytest
 import yaml
+from typer.testing import CliRunner
+
 from tritonkit.build.check import EngineMismatch, check_manifest
 from tritonkit.build.cli import app
 from tritonkit.build.commands import Toolchain, build_steps
 from tritonkit.build.executor import BuildError, execute, mpirun_command, resolve_toolchain
 from tritonkit.build.job import job_documents
 from tritonkit.build.planner import plan
-from typer.testing import CliRunner
-
 from tritonkit.deployment import parse_deployment
 
 runner = CliRunner()

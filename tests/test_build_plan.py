@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
+from typer.testing import CliRunner
+
 from tritonkit.build.cli import app
 from tritonkit.build.matrix import MATRIX_PATH, matrix_text
 from tritonkit.build.planner import PlanError, plan, serving_parameters
-from typer.testing import CliRunner
-
 from tritonkit.catalog import get_model
 
 GIB = 1024**3

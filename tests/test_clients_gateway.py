@@ -14,8 +14,8 @@ import httpx
 import openai
 import pytest
 import uvicorn
-from tritonkit.clients.gateway_app import create_app
 
+from tritonkit.clients.gateway_app import create_app
 from tritonkit.serve import free_port
 
 pytestmark = pytest.mark.live

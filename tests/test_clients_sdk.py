@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+
 from tritonkit.clients import (
     AsyncClient,
     Client,
@@ -19,7 +20,6 @@ from tritonkit.clients import (
     TimeoutError,
     UnavailableError,
 )
-
 from tritonkit.serve import free_port
 
 pytestmark = pytest.mark.live

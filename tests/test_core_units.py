@@ -13,7 +13,6 @@ import pytest
 from google.protobuf import text_format
 from tokenizers import Tokenizer
 from tritonclient.grpc import model_config_pb2 as mc
-from tritonkit.model_repository.render import render_repository
 
 from tritonkit.catalog import model_names
 from tritonkit.deployment import DeploymentError, parse_deployment
@@ -21,6 +20,7 @@ from tritonkit.detokenize import ByteTable, StopStringMatcher, TextStream
 from tritonkit.engine.inputs import word_list
 from tritonkit.engine.model import ModelShape
 from tritonkit.engine.scheduler import ContinuousBatcher, EngineRequest, SamplingParams
+from tritonkit.model_repository.render import render_repository
 from tritonkit.pipeline.generation import Generation
 from tritonkit.pipeline.preprocess import to_word_list
 from tritonkit.pipeline.request import RequestError, parse_request

@@ -6,6 +6,7 @@ import random
 
 import numpy as np
 import pytest
+
 from tritonkit.loadtest.metrics import RequestSample, tpot_s
 from tritonkit.loadtest.shapes import SpikePlan, SweepPlan, level_at, make_plan
 from tritonkit.loadtest.stats import check_gates, distribution, meets_slo, summarize

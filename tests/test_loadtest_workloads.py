@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from tritonkit.loadtest.workloads import (
     DATA,
     JsonlWorkload,

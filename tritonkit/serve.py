@@ -25,6 +25,8 @@ from pathlib import Path
 from tritonkit.deployment import Deployment
 from tritonkit.model_repository.render import render_repository
 from tritonkit.runtime import TritonRuntime
+from tritonkit.security import GrpcTls, server_access_args
+from tritonkit.security import admin_key as _admin_key
 
 __all__ = ["Ports", "ServerError", "TritonServer", "free_port"]
 
@@ -70,6 +72,8 @@ class TritonServer:
     exit_timeout_s: int = 10
     extra_args: Sequence[str] = ()
     env: dict[str, str] | None = None
+    grpc_tls: GrpcTls | None = None
+    admin_key: str = field(default_factory=_admin_key, repr=False)
     process: subprocess.Popen | None = None
 
     # ---- lifecycle ---------------------------------------------------------------------------
@@ -85,6 +89,7 @@ class TritonServer:
             "--disable-auto-complete-config",
             "--backend-config=python,shm-default-byte-size=16777216",
             "--log-info=true",
+            *server_access_args(self.admin_key, self.grpc_tls),
             *self.extra_args,
         ]
         trt = [d for d in self.deployments if d.engine == "tensorrtllm"]
@@ -188,6 +193,8 @@ class TritonServer:
             f"  curl -sN -X POST localhost:{self.ports.http}/v2/models/{first}/generate_stream \\\n"
             f'    -d \'{{"messages": "[{{\\"role\\":\\"user\\",\\"content\\":\\"Hello!\\"}}]", '
             f'"max_tokens": 32, "stream": true}}\'\n'
+            f"Admin APIs (repository, shared memory, logging, trace, statistics) need the header "
+            f"tritonkit-admin-key (key from $TRITONKIT_ADMIN_KEY; unset = closed).\n"
             f"Stop with Ctrl-C (in-flight requests drain for up to {self.exit_timeout_s}s).\n"
         )
 

@@ -14,6 +14,7 @@ from typing import ClassVar
 
 from locust import User, constant, task
 from locust.exception import LocustError
+
 from tritonkit.loadtest.campaign import Campaign
 from tritonkit.loadtest.metrics import RequestSample, StreamTimer
 from tritonkit.loadtest.recorder import TTFT_SUFFIX

@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 import httpx
+
 from tritonkit.loadtest.metrics import StreamTimer
 from tritonkit.loadtest.users import LLMUser, StreamFailure
 from tritonkit.loadtest.users.triton_http import sse_events

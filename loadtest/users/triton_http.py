@@ -11,6 +11,7 @@ import time
 from typing import Any
 
 import httpx
+
 from tritonkit.loadtest.metrics import StreamTimer
 from tritonkit.loadtest.users import LLMUser, StreamFailure
 from tritonkit.loadtest.workloads import ChatRequest
