@@ -152,8 +152,17 @@ def reference_engine_config(dep: Deployment, tokenizer_dir: str) -> mc.ModelConf
 
 
 def tensorrtllm_engine_parameters(dep: Deployment) -> dict[str, str | int | float | bool]:
-    """The C++ backend's parameters (tensorrtllm-backend.md §3), typed, from the deployment."""
+    """The C++ backend's parameters (tensorrtllm-backend.md §3), typed, from the deployment and
+    its engine plan (KV budget, chunked context, KV reuse where the deployment leaves them unset).
+    A deployment the planner refuses (does not fit, invalid TP/precision) fails here."""
+    from tritonkit.build.planner import plan_for_deployment, serving_parameters
+
+    planned = serving_parameters(plan_for_deployment(dep))
     t = dep.tensorrtllm
+
+    def pick(value: object, key: str) -> object:
+        return planned[key] if value is None else value
+
     params: dict[str, str | int | float | bool] = {
         "max_beam_width": t.max_beam_width,
         "FORCE_CPU_ONLY_INPUT_TENSORS": "no",
@@ -166,9 +175,9 @@ def tensorrtllm_engine_parameters(dep: Deployment) -> dict[str, str | int | floa
         "stats_check_period_ms": 100,
         "iter_stats_max_iterations": 1000,
         "request_stats_max_iterations": 0,
-        "enable_kv_cache_reuse": t.enable_kv_cache_reuse,
+        "enable_kv_cache_reuse": pick(t.enable_kv_cache_reuse, "enable_kv_cache_reuse"),
         "normalize_log_probs": True,
-        "enable_chunked_context": t.enable_chunked_context,
+        "enable_chunked_context": pick(t.enable_chunked_context, "enable_chunked_context"),
         "decoding_mode": "top_k_top_p" if t.max_beam_width == 1 else "beam_search",
         "executor_worker_path": "/opt/tritonserver/backends/tensorrtllm/trtllmExecutorWorker",
         "multi_block_mode": True,
@@ -177,8 +186,9 @@ def tensorrtllm_engine_parameters(dep: Deployment) -> dict[str, str | int | floa
         "gpu_weights_percent": 1.0,
         "num_nodes": 1,
     }
-    if t.max_tokens_in_paged_kv_cache is not None:
-        params["max_tokens_in_paged_kv_cache"] = t.max_tokens_in_paged_kv_cache
+    params["max_tokens_in_paged_kv_cache"] = pick(
+        t.max_tokens_in_paged_kv_cache, "max_tokens_in_paged_kv_cache"
+    )
     unknown = set(params) - set(ENGINE.parameters)
     if unknown:  # only keys the backend reads: a typo here must fail the render, not the load
         raise ValueError(f"not tensorrt_llm parameter keys: {sorted(unknown)}")

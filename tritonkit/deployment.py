@@ -99,9 +99,11 @@ class TensorrtLLMSection(_Section):
         "guaranteed_no_evict"
     )
     kv_cache_free_gpu_mem_fraction: float = Field(0.9, gt=0.0, le=1.0)
-    max_tokens_in_paged_kv_cache: int | None = Field(None, ge=1)
-    enable_kv_cache_reuse: bool = False
-    enable_chunked_context: bool = False
+    max_tokens_in_paged_kv_cache: int | None = Field(
+        None, ge=1, description="KV budget in tokens (unset: what the engine plan says fits)"
+    )
+    enable_kv_cache_reuse: bool | None = Field(None, description="unset: on from sm80 (plan)")
+    enable_chunked_context: bool | None = Field(None, description="unset: on from sm80 (plan)")
     max_beam_width: int = Field(1, ge=1, le=8)
     cancellation_check_period_ms: int = Field(100, ge=1)
     tensorrt_llm_version: str | None = Field(
