@@ -4,7 +4,8 @@ The server runs the real Triton 2.51 (from the nvidia-pytriton wheel) on free po
 reference engine; tests talk to it with the real tritonclient, httpx and tokenizers.
 
 Served models (see `LIVE_DEPLOYMENTS`): the five catalog models under their catalog names, and
-`athene-70b-slow` (same model, 25 ms per decoding step) for cancellation and timing tests.
+`athene-70b-slow` (same model, 25 ms per decoding step) for cancellation and timing tests, and
+`my-llama-3.1-8b`, a checkpoint folder with its own chat template and no catalog entry.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import httpx
 import numpy as np
 import pytest
 
+from tests.checkpoints import make_llama31_checkpoint
 from tritonkit.catalog import model_names
 from tritonkit.deployment import Deployment, parse_deployment
 from tritonkit.serve import Ports, TritonServer
@@ -30,6 +32,7 @@ REPO = Path(__file__).resolve().parent.parent
 # gateway started from the tests read the same variable. Set before any server starts.
 ADMIN_KEY = os.environ.setdefault("TRITONKIT_ADMIN_KEY", "tritonkit-test-admin-key")
 
+CHECKPOINT_MODEL = "my-llama-3.1-8b"
 LIVE_DEPLOYMENTS: dict[str, dict] = {
     **{
         name: {"model": name, "limits": {"max_input_len": 2048, "max_seq_len": 4096,
@@ -84,6 +87,12 @@ class Live:
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     deps = {k: parse_deployment(v, source=f"test:{k}") for k, v in LIVE_DEPLOYMENTS.items()}
     work = tmp_path_factory.mktemp("triton")
+    # a model with no catalog entry, served from its checkpoint folder (tests/checkpoints.py)
+    ckpt = make_llama31_checkpoint(work / CHECKPOINT_MODEL)
+    deps[CHECKPOINT_MODEL] = parse_deployment(
+        {"checkpoint_dir": str(ckpt), "limits": LIVE_DEPLOYMENTS["athene-70b"]["limits"]},
+        source=f"test:{CHECKPOINT_MODEL}",
+    )
     server = TritonServer(list(deps.values()), Ports.free(), repo_dir=work / "repo",
                           log_path=work / "triton.log", exit_timeout_s=5)
     server.start()

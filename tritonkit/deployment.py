@@ -140,7 +140,11 @@ class ReferenceEngineSection(_Section):
 class Deployment(_Section):
     """One deployment: a catalog model served by one engine kind with its limits."""
 
-    model: str = Field(description="catalog model name")
+    model: str | None = Field(
+        None,
+        description="catalog model name; may be omitted when checkpoint_dir holds a Llama-3/3.1 "
+        "or Qwen2.5 checkpoint whose tokenizer_config.json has a chat_template",
+    )
     name: str | None = Field(
         None, pattern=r"^[a-z0-9][a-z0-9._-]{0,62}$", description="served name (default: model)"
     )
@@ -160,12 +164,20 @@ class Deployment(_Section):
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Deployment:
-        try:
-            spec = get_model(self.model)
-        except CatalogError:
+        if self.model is None and self.checkpoint_dir is None:
+            raise ValueError(
+                f"model: required (a catalog model: {', '.join(model_names())}), unless "
+                "checkpoint_dir names a checkpoint folder with a chat template"
+            )
+        if self.checkpoint_dir is None and self.model not in model_names():
             raise ValueError(
                 f"model: unknown catalog model {self.model!r}; allowed: {', '.join(model_names())}"
-            ) from None
+                " (or set checkpoint_dir to serve a checkpoint folder without a catalog entry)"
+            )
+        try:
+            spec = self.spec
+        except CatalogError as exc:
+            raise ValueError(str(exc)) from None
         if self.limits.max_seq_len > spec.max_position_embeddings:
             raise ValueError(
                 f"limits.max_seq_len ({self.limits.max_seq_len}) exceeds {self.model}'s context "
@@ -183,11 +195,16 @@ class Deployment(_Section):
     # ---- derived values -------------------------------------------------------------------
     @property
     def spec(self) -> ModelSpec:
-        return get_model(self.model)
+        """The catalog entry, or one derived from `checkpoint_dir` for an uncatalogued model."""
+        if self.model in model_names():
+            return get_model(self.model)
+        from tritonkit.catalog.checkpoint import spec_from_checkpoint
+
+        return spec_from_checkpoint(str(Path(self.checkpoint_dir).resolve()), self.model)
 
     @property
     def served_name(self) -> str:
-        return self.name or self.model
+        return self.name or self.spec.name
 
     def step_name(self, step: str) -> str:
         """Composing-model name, prefixed so several deployments can share one server."""
