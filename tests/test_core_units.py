@@ -225,3 +225,12 @@ def test_rendered_configs_parse_strictly_and_follow_the_contract(tmp_path: Path)
     steps = [s.model_name for s in ens.ensemble_scheduling.step]
     assert steps == ["athene-70b-preprocessing", "athene-70b-tensorrt_llm", "athene-70b-postprocessing"]
     assert ens.ensemble_scheduling.step[1].input_map["streaming"] == "stream"
+
+
+def test_deployment_docs_are_current() -> None:
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "scripts/deployment_docs.py", "--check"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
