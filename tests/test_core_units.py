@@ -234,3 +234,22 @@ def test_deployment_docs_are_current() -> None:
     r = subprocess.run([sys.executable, "scripts/deployment_docs.py", "--check"],
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
+
+
+def test_serve_launches_multi_gpu_engines_under_mpirun_leader_mode(tmp_path: Path) -> None:
+    from tritonkit.runtime import TritonRuntime
+    from tritonkit.serve import Ports, TritonServer
+
+    dep = parse_deployment({"model": "athene-70b", "engine": "tensorrtllm",
+                            "parallelism": {"tp": 4}})
+    cmd = TritonServer([dep], Ports(), repo_dir=tmp_path).command(TritonRuntime.locate())
+    assert cmd[0] == "mpirun" and cmd.count(":") == 3  # one tritonserver per rank
+    ranks = " ".join(cmd).split(" : ")
+    assert "--model-control-mode=explicit" not in ranks[0]  # rank 0 serves everything
+    for i, part in enumerate(ranks[1:], start=1):
+        assert "--model-control-mode=explicit" in part
+        assert "--load-model=athene-70b-tensorrt_llm" in part
+        assert f"shm-region-prefix-name=prefix{i}_" in part
+    single = parse_deployment({"model": "athene-70b"})
+    assert TritonServer([single], Ports(), repo_dir=tmp_path).command(
+        TritonRuntime.locate())[0].endswith("tritonserver")
