@@ -11,8 +11,9 @@ TOOLS := .tools
 DEPLOYMENT ?= deployments/athene-70b.yaml
 PYTEST_ARGS ?=
 
-# Stage makefiles (mk/*.mk) add their own set-up stamps to SETUP_STAMPS.
-SETUP_STAMPS := $(VENV)/.installed $(TOOLS)/triton/.installed $(TOOLS)/tokenizers/.installed
+# What serving needs; stage makefiles (mk/*.mk) add their own set-up stamps to SETUP_STAMPS.
+SERVE_STAMPS := $(VENV)/.installed $(TOOLS)/triton/.installed $(TOOLS)/tokenizers/.installed
+SETUP_STAMPS := $(SERVE_STAMPS)
 
 .PHONY: setup serve test lint fmt bench soak clean
 .DEFAULT_GOAL := help
@@ -42,7 +43,7 @@ $(TOOLS)/tokenizers/.installed: $(VENV)/.installed tritonkit/tokenizer_assets.py
 	$(PY) -m tritonkit.tokenizer_assets fetch --dest $(TOOLS)/tokenizers
 	touch $@
 
-serve: setup
+serve: $(SERVE_STAMPS)
 	$(VENV)/bin/tritonkit serve --deployment $(DEPLOYMENT) --http-port 8000 --grpc-port 8001 --metrics-port 8002
 
 test: setup
