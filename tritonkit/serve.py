@@ -75,6 +75,7 @@ class TritonServer:
     grpc_tls: GrpcTls | None = None
     admin_key: str = field(default_factory=_admin_key, repr=False)
     process: subprocess.Popen | None = None
+    _stubs: dict[int, str] = field(default_factory=dict, repr=False)
 
     # ---- lifecycle ---------------------------------------------------------------------------
     def command(self, runtime: TritonRuntime) -> list[str]:
@@ -133,11 +134,45 @@ class TritonServer:
             try:
                 with urllib.request.urlopen(url, timeout=2) as r:
                     if r.status == 200:
+                        self._stubs = self.python_stubs()
                         return
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 pass
             time.sleep(0.25)
         raise ServerError(f"tritonserver not ready after {timeout_s:.0f}s:\n" + self.log_tail())
+
+    # ---- Python-backend stubs: Triton 2.51 never restarts one that died -------------------------
+    def python_stubs(self) -> dict[int, str]:
+        """pid -> model folder of every live `triton_python_backend_stub` child (Linux /proc)."""
+        stubs: dict[int, str] = {}
+        if self.process is None or self.repo_dir is None:
+            return stubs
+        repo = f"{Path(self.repo_dir)}/"
+        for proc in Path("/proc").glob("[0-9]*"):
+            try:
+                stat = (proc / "stat").read_text()
+                cmd = (proc / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            state, ppid = stat.rsplit(")", 1)[1].split()[:2]
+            if int(ppid) != self.process.pid or state in ("Z", "X") or len(cmd) < 2:
+                continue
+            model_py = cmd[1].decode(errors="replace")
+            if cmd[0].endswith(b"triton_python_backend_stub") and model_py.startswith(repo):
+                stubs[int(proc.name)] = model_py[len(repo):].split("/", 1)[0]
+        return stubs
+
+    def lost_stubs(self) -> list[str]:
+        """Models whose stub (seen when the server became ready) is gone. Triton still reports
+        them ready, but every request fails with "Stub process ... is not healthy"."""
+        alive = self.python_stubs()
+        return sorted({m for pid, m in self._stubs.items() if pid not in alive})
+
+    def restart(self, timeout_s: float = 180.0) -> None:
+        """Stop (draining what still runs) and start again on the same ports."""
+        self.stop()
+        self.start()
+        self.wait_ready(timeout_s)
 
     def log_tail(self, lines: int = 60) -> str:
         if self.log_path is None or not Path(self.log_path).exists():
@@ -200,7 +235,8 @@ class TritonServer:
 
 
 def serve_forever(server: TritonServer, echo=print) -> int:
-    """Run until Ctrl-C/SIGTERM or until tritonserver dies; return an exit code."""
+    """Run until Ctrl-C/SIGTERM or until tritonserver dies; return an exit code. A Python-backend
+    stub that dies (Triton does not restart it) makes serve restart tritonserver."""
     stopping = False
 
     def on_signal(signum: int, _frame: object) -> None:
@@ -216,6 +252,11 @@ def serve_forever(server: TritonServer, echo=print) -> int:
             if server.process is not None and server.process.poll() is not None:
                 echo("tritonserver exited unexpectedly:\n" + server.log_tail())
                 return server.process.returncode or 1
+            lost = server.lost_stubs()
+            if lost:  # Triton 2.51 keeps such models "ready" but fails every request to them
+                echo(f"Python stub died for {', '.join(lost)}: restarting tritonserver ...")
+                server.restart()
+                echo("tritonserver ready again")
             time.sleep(0.5)
         echo("stopping: draining in-flight requests ...")
         code = server.stop()
