@@ -1,0 +1,118 @@
+"""Shutdown: SIGTERM with 50 streams in flight (gRPC and SSE mixed, 20 ms per step).
+
+Each stream must finish (final response with a finish_reason) or end with an explicit error;
+a stream that just stops is a silent cut and fails the test. The process must exit 0.
+
+Known Triton 2.51 behaviour (seen in about half of the runs on a loaded 2-core machine): every
+stream finishes, then the decoupled pipeline model `X` is never unloaded ("Found 1 live models and
+0 in-flight non-inference requests" until the exit timeout) and tritonserver exits 1. No request is
+lost; it is reported as an xfail with the log line, not hidden.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+from tests.hardening import (
+    MODEL,
+    Outcome,
+    chat_payload,
+    deployment,
+    own_server,
+    start_streams,
+    wait_started,
+)
+from tritonkit.serve import Ports
+
+STREAMS = 50
+EXIT_TIMEOUT_S = 25
+UNLOAD_HANG = "Found 1 live models and 0 in-flight non-inference requests"
+
+
+def check_streams(outs: list[Outcome]) -> None:
+    print(Counter((o.protocol, o.kind, o.finish_reason) for o in outs))
+    cut = [str(o) for o in outs if o.kind == "cut"]
+    assert not cut, f"{len(cut)} streams cut silently: {cut[:5]}"
+    for o in outs:
+        if o.kind == "finished":
+            assert o.finish_reason in ("length", "stop", "cancelled"), o
+
+
+def check_exit(code: int, log: str) -> None:
+    if code != 0 and UNLOAD_HANG in log:
+        pytest.xfail(f"exit {code}: Triton 2.51 did not unload the pipeline model after drain")
+    assert code == 0, log[-3000:]
+
+
+def launch_streams(http: str, grpc: str) -> list[Outcome]:
+    outs, _threads = start_streams(http, grpc, MODEL, STREAMS, chat_payload(60), timeout=90)
+    started = wait_started(outs, 90)
+    assert started == STREAMS, f"only {started} of {STREAMS} streams started"
+    return outs
+
+
+def join(outs: list[Outcome], threads_timeout: float = 90) -> None:
+    deadline = time.monotonic() + threads_timeout
+    while any(o.kind == "cut" and not o.error for o in outs) and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+
+@pytest.mark.live
+def test_sigterm_tritonserver_drains_streams(tmp_path: Path) -> None:
+    dep = deployment(token_delay_ms=20, max_batch=64)
+    with own_server(tmp_path, [dep], exit_timeout_s=EXIT_TIMEOUT_S) as server:
+        outs = launch_streams(f"http://127.0.0.1:{server.ports.http}",
+                              f"127.0.0.1:{server.ports.grpc}")
+        t0 = time.monotonic()
+        server.process.send_signal(signal.SIGTERM)
+        code = server.process.wait(EXIT_TIMEOUT_S + 30)
+        print(f"tritonserver exited {code} after {time.monotonic() - t0:.1f}s")
+        join(outs)
+        check_streams(outs)
+        check_exit(code, Path(server.log_path).read_text(errors="replace"))
+
+
+@pytest.mark.live
+def test_sigterm_tritonkit_serve_forwards_and_drains(tmp_path: Path) -> None:
+    spec = deployment(token_delay_ms=20, max_batch=64).model_dump(mode="json", exclude_unset=True)
+    (tmp_path / "dep.yaml").write_text(yaml.safe_dump(spec))
+    ports = Ports.free()
+    log = tmp_path / "serve.log"
+    with open(log, "wb") as fh:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tritonkit.cli", "serve", "-d", str(tmp_path / "dep.yaml"),
+             "--http-port", str(ports.http), "--grpc-port", str(ports.grpc),
+             "--metrics-port", str(ports.metrics), "--repo", str(tmp_path / "repo"),
+             "--exit-timeout", str(EXIT_TIMEOUT_S)],
+            stdout=fh, stderr=subprocess.STDOUT)
+    try:
+        http = f"http://127.0.0.1:{ports.http}"
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{http}/v2/health/ready", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert proc.poll() is None, log.read_text()[-3000:]
+            time.sleep(0.5)
+        outs = launch_streams(http, f"127.0.0.1:{ports.grpc}")
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(EXIT_TIMEOUT_S + 40)
+        join(outs)
+        check_streams(outs)
+        check_exit(code, log.read_text(errors="replace")
+                   + (tmp_path / "repo.log").read_text(errors="replace"))
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
