@@ -83,10 +83,14 @@ class StreamClosedError(TritonKitError, RuntimeError):
 # ---- mapping: the one place foreign errors are translated ------------------------------------
 _FIELD = re.compile(r"^(?:\[request id: [^\]]*\] )?([A-Za-z_][A-Za-z0-9_]*): ")
 _UNKNOWN_MODEL = re.compile(r"unknown model|model '.*' is not found|is not found", re.I)
+#: A known model that is loading or unloading (server starting or stopping): transient.
+_NOT_LOADED = re.compile(r"has no available versions|is not ready|not healthy|^unavailable:", re.I)
 _TRITON_INPUT = re.compile(r"input '([A-Za-z_][A-Za-z0-9_]*)'")
 
 
-def _invalid(message: str, code: str | int | None) -> InvalidRequestError:
+def _invalid(message: str, code: str | int | None) -> TritonKitError:
+    if _NOT_LOADED.search(message):
+        return UnavailableError(message, code=code)
     if _UNKNOWN_MODEL.search(message):
         return ModelNotFoundError(message, code=code)
     m = _FIELD.match(message) or _TRITON_INPUT.search(message)
@@ -94,12 +98,15 @@ def _invalid(message: str, code: str | int | None) -> InvalidRequestError:
 
 
 def _from_message(message: str, code: str | int | None = None) -> TritonKitError:
-    """An error that arrived in-band (stream error_message, SSE `{"error": ...}`)."""
+    """An error that arrived in-band (stream error_message, SSE `{"error": ...}`). In-band errors
+    carry no status code: the pipeline marks server-side failures `unavailable:` (retryable)."""
     return _invalid(message, code)
 
 
 def map_http_error(status: int, message: str) -> TritonKitError:
     """A Triton HTTP error response (status + its `{"error": ...}` text)."""
+    if _NOT_LOADED.search(message):
+        return UnavailableError(message, code=status)
     if status == 404 or (status == 400 and _UNKNOWN_MODEL.search(message)):
         return ModelNotFoundError(message, code=status)
     if status in (429, 502, 503, 504):

@@ -90,12 +90,9 @@ def test_stub_killed_under_load_serve_recovers(tmp_path: Path, victim: str) -> N
         if probe.kind == "error":
             assert "not healthy" in probe.error or "unavailable" in probe.error.lower(), probe
 
-        # a request issued during recovery (old server gone, new one loading): the SDK retries
-        # it (connection refused / UNAVAILABLE, before the first token). Not retried: requests
-        # in the window between the kill and the old server's exit get the in-band "not
-        # healthy" error, which the SDK maps to InvalidRequestError (see docs/reliability.md).
-        wait_for(lambda: not psutil.pid_exists(old) or psutil.Process(old).status() == "zombie",
-                 60, "the old tritonserver to exit", proc, log)
+        # a request issued right after the kill: the pipeline reports the dead step as
+        # `unavailable:` (in-band), the old server exits, the new one loads (connection refused);
+        # the SDK retries all of these before the first token, so the request is answered
         answer: dict = {}
 
         def during_recovery() -> None:
@@ -105,6 +102,8 @@ def test_stub_killed_under_load_serve_recovers(tmp_path: Path, victim: str) -> N
 
         th = threading.Thread(target=during_recovery, daemon=True)
         th.start()
+        wait_for(lambda: not psutil.pid_exists(old) or psutil.Process(old).status() == "zombie",
+                 60, "the old tritonserver to exit", proc, log)
         th.join(120)
         assert "reply" in answer, "the SDK request during recovery did not succeed"
         assert answer["reply"].finish_reason == "length"

@@ -3,10 +3,10 @@
 Triton's admin APIs (model repository, shared memory, logging, trace, statistics) are always
 restricted behind a key (`--http-restricted-api` / `--grpc-restricted-protocol`): requests to them
 must carry the header `tritonkit-admin-key: <key>` (HTTP) or the metadata
-`triton-grpc-protocol-tritonkit-admin-key: <key>` (gRPC; Triton adds the prefix). The key comes from `TRITONKIT_ADMIN_KEY`; when
-that is unset, a random key nobody knows is used, so those APIs are closed. Model control stays
-off (Triton's default mode `none`), so models cannot be loaded or unloaded over the API at all.
-Inference, health, metadata and model config stay open.
+`triton-grpc-protocol-tritonkit-admin-key: <key>` (gRPC; Triton adds the prefix). The key comes
+from `TRITONKIT_ADMIN_KEY`; when that is unset, a random key nobody knows is used, so those APIs
+are closed. Model control stays off (Triton's default mode `none`), so models cannot be loaded or
+unloaded over the API at all. Inference, health, metadata and model config stay open.
 """
 
 from __future__ import annotations
