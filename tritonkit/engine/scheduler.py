@@ -247,7 +247,7 @@ class ContinuousBatcher:
         if sp.greedy:
             return int(np.argmax(logits))
         logits = logits / max(sp.temperature, 1e-5)
-        if sp.top_k > 0:
+        if 0 < sp.top_k < logits.shape[0]:  # top_k >= vocab keeps every token
             kth = np.partition(logits, -sp.top_k)[-sp.top_k]
             logits = np.where(logits < kth, -np.inf, logits)
         probs = np.exp(logits - logits.max())

@@ -83,6 +83,8 @@ class Preprocessor:
                 ids = self.chat.encode_messages(msgs, add_generation_prompt=True)
             except ValueError as exc:
                 raise RequestError("messages", str(exc).removeprefix("messages: ")) from None
+            except RecursionError:  # json.loads on e.g. "[[[[...]]]]" nested 100k deep
+                raise RequestError("messages", "JSON nested too deeply to parse") from None
             field = "messages"
         elif text_input is not None:
             ids = self.chat.encode_text(text_input)
