@@ -392,7 +392,7 @@ def test_multinode_is_a_leaderworkerset_of_whole_nodes() -> None:
     ]
     assert "mpirun" in script and "--model-control-mode=explicit" in script
     assert "shm-region-prefix-name=prefix0_" in script
-    secret = next(d for d in docs if d["kind"] == "Secret")
+    secret = next(d for d in docs if d["kind"] == "Secret" and d["metadata"]["name"].endswith("-ssh"))
     assert secret["data"]["id_rsa"]
 
 
@@ -617,7 +617,8 @@ def test_schema_rejects_bad_values_naming_the_field(sets: list[str], field: str)
 def test_schema_is_draft07_and_requires_the_deployment_model() -> None:
     schema = json.loads((CHART / "values.schema.json").read_text())
     assert schema["$schema"] == "http://json-schema.org/draft-07/schema#"
-    assert "model" in schema["definitions"]["Deployment"]["required"]
+    required = [r["required"] for r in schema["definitions"]["Deployment"]["anyOf"]]
+    assert required == [["model"], ["checkpoint_dir"]]
     proc = helm("template", "rel", str(CHART), "--set", "deployment.model=null", check=False)
     assert proc.returncode and "model" in proc.stderr
 

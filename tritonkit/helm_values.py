@@ -225,6 +225,11 @@ def deployment_schema_definitions() -> dict[str, Any]:
     """JSON-schema (draft-07) definitions for `.Values.deployment`, from the pydantic model."""
     schema = Deployment.model_json_schema(ref_template="#/definitions/{model}")
     defs = schema.pop("$defs", {})
+    # the cross-field rule pydantic checks in a validator: a catalog model or a checkpoint folder
+    schema["anyOf"] = [
+        {"required": ["model"], "properties": {"model": {"type": "string"}}},
+        {"required": ["checkpoint_dir"], "properties": {"checkpoint_dir": {"type": "string"}}},
+    ]
     defs["Deployment"] = schema
     return dict(sorted(defs.items()))
 

@@ -4,7 +4,8 @@ Triton's admin APIs (model repository, shared memory, logging, trace, statistics
 restricted behind a key (`--http-restricted-api` / `--grpc-restricted-protocol`): requests to them
 must carry the header `tritonkit-admin-key: <key>` (HTTP) or the metadata
 `triton-grpc-protocol-tritonkit-admin-key: <key>` (gRPC; Triton adds the prefix). The key comes
-from `TRITONKIT_ADMIN_KEY`; when that is unset, a random key nobody knows is used, so those APIs
+from `TRITONKIT_ADMIN_KEY` (or the file named by `TRITONKIT_ADMIN_KEY_FILE`, e.g. a mounted
+Kubernetes Secret); when neither is set, a random key nobody knows is used, so those APIs
 are closed. Model control stays off (Triton's default mode `none`), so models cannot be loaded or
 unloaded over the API at all. Inference, health, metadata and model config stay open.
 """
@@ -30,18 +31,29 @@ ADMIN_HEADER = "tritonkit-admin-key"
 #: Triton 2.51 looks for gRPC restricted-protocol keys under this prefix (checked).
 GRPC_ADMIN_HEADER = "triton-grpc-protocol-" + ADMIN_HEADER
 ADMIN_KEY_ENV = "TRITONKIT_ADMIN_KEY"
+ADMIN_KEY_FILE_ENV = "TRITONKIT_ADMIN_KEY_FILE"
 #: Triton's names for the admin APIs (the same for HTTP and gRPC in 2.51).
 RESTRICTED_APIS = ("model-repository", "shared-memory", "logging", "trace", "statistics")
 
 
+def configured_admin_key() -> str | None:
+    """The admin key from the environment or a key file, if any."""
+    if os.environ.get(ADMIN_KEY_ENV):
+        return os.environ[ADMIN_KEY_ENV]
+    path = os.environ.get(ADMIN_KEY_FILE_ENV)
+    if path:
+        return Path(path).read_text(encoding="utf-8").strip() or None
+    return None
+
+
 def admin_key() -> str:
     """The configured admin key, or a fresh random one (admin APIs effectively closed)."""
-    return os.environ.get(ADMIN_KEY_ENV) or secrets.token_urlsafe(32)
+    return configured_admin_key() or secrets.token_urlsafe(32)
 
 
 def admin_headers() -> dict[str, str]:
     """Headers that unlock the admin APIs, when this process knows the key."""
-    key = os.environ.get(ADMIN_KEY_ENV)
+    key = configured_admin_key()
     return {ADMIN_HEADER: key, GRPC_ADMIN_HEADER: key} if key else {}
 
 

@@ -37,11 +37,16 @@ while [ "$i" -lt "$LWS_GROUP_SIZE" ]; do
   i=$((i + 1))
 done
 
+# admin APIs behind the key, as `tritonkit serve` does (tritonkit/security.py)
+ADMIN_KEY=$(cat "${TRITONKIT_ADMIN_KEY_FILE:-/etc/tritonkit/admin/admin-key}")
+ADMIN_APIS=model-repository,shared-memory,logging,trace,statistics
 set -- mpirun --host "$hosts" -np 1 \
   -mca plm_rsh_agent "ssh -p $SSH_PORT -i $SSH_DIR/id_rsa -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null" \
   -x HOME -x TMPDIR -x PATH -x PYTHONPATH \
   tritonserver --model-repository="$REPO" --http-port="$HTTP_PORT" --grpc-port="$GRPC_PORT" \
   --metrics-port="$METRICS_PORT" --disable-auto-complete-config \
+  --http-restricted-api="$ADMIN_APIS:tritonkit-admin-key=$ADMIN_KEY" \
+  --grpc-restricted-protocol="$ADMIN_APIS:tritonkit-admin-key=$ADMIN_KEY" \
   --backend-config=python,shm-region-prefix-name=prefix0_
 rank=1
 while [ "$rank" -lt "$WORLD_SIZE" ]; do

@@ -229,7 +229,23 @@ priorityClassName: {{ . }}
 - {name: TMPDIR, value: /tmp}
 - {name: HF_HOME, value: /tmp/hf}
 - {name: TRITONKIT_DEPLOYMENT, value: /config/deployment.yaml}
+- {name: TRITONKIT_ADMIN_KEY_FILE, value: /etc/tritonkit/admin/admin-key}
 {{- include "tritonkit.installEnv" . }}
+{{- end }}
+
+{{/* Usage: include "tritonkit.adminKeySecret" . -- the Secret holding Triton's admin-API key. */}}
+{{- define "tritonkit.adminKeySecret" -}}
+{{- .Values.adminKey.existingSecret | default (printf "%s-admin" (include "tritonkit.fullname" .)) -}}
+{{- end }}
+
+{{/* Usage: include "tritonkit.adminKeyVolume" . -- the key as a file (not an env variable). */}}
+{{- define "tritonkit.adminKeyVolume" -}}
+- name: admin-key
+  secret:
+    secretName: {{ include "tritonkit.adminKeySecret" . }}
+    defaultMode: 0440
+    items:
+      - {key: {{ .Values.adminKey.secretKey }}, path: admin-key}
 {{- end }}
 
 {{/* Usage: include "tritonkit.engineWaitInit" . -- waits until the build Job wrote manifest.json. */}}
@@ -259,6 +275,7 @@ priorityClassName: {{ . }}
 - name: config
   configMap:
     name: {{ include "tritonkit.fullname" . }}-deployment
+{{ include "tritonkit.adminKeyVolume" . }}
 - name: tmp
   emptyDir: {}
 - name: work
@@ -301,6 +318,7 @@ priorityClassName: {{ . }}
 {{/* Usage: include "tritonkit.tritonMounts" . -- the Triton container's volume mounts. */}}
 {{- define "tritonkit.tritonMounts" -}}
 - {name: config, mountPath: /config, readOnly: true}
+- {name: admin-key, mountPath: /etc/tritonkit/admin, readOnly: true}
 - {name: tmp, mountPath: /tmp}
 - {name: work, mountPath: /work}
 {{- if or .Values.shm.enabled (gt (int .Values.gpu.count) 1) }}
