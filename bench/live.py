@@ -1,4 +1,5 @@
-"""Sections 3-5 on a live tritonserver: pipeline overhead, streaming cost, engine batching.
+"""Sections 3-5 on a live tritonserver: pipeline overhead, streaming cost, engine batching;
+the same server serves sections 6 (`bench/sdk.py`) and 7 (`bench/loadgen.py`).
 
 One server serves the rendered tritonkit repository (deployment `bench-none`, `reference.compute:
 none`, and `bench-model`, `compute: model`) and, as a second `--model-repository`, the no-op floor
@@ -219,7 +220,7 @@ def batching(url: str) -> dict:
             "ratios_to_1": {str(n): ratio(tps[n], tps[1]) for n in BATCH_LEVELS}}
 
 
-def run(sections=("overhead", "streaming", "batching"), log=print) -> dict:
+def run(sections=("overhead", "streaming", "batching", "sdk", "loadgen"), log=print) -> dict:
     deps = [
         parse_deployment({"model": "athene-70b", "name": NONE, "limits": LIMITS,
                           "reference": {"compute": "none"}}, source="bench"),
@@ -241,7 +242,16 @@ def run(sections=("overhead", "streaming", "batching"), log=print) -> dict:
             for name in sections:
                 t1 = time.perf_counter()
                 try:
-                    out[name] = fns[name](url)
+                    if name == "sdk":
+                        from bench.sdk import sdk
+
+                        out[name] = sdk(server, NONE, work)
+                    elif name == "loadgen":
+                        from bench.loadgen import loadgen
+
+                        out[name] = loadgen(server, NONE, work)
+                    else:
+                        out[name] = fns[name](url)
                 except Exception as exc:
                     out[name] = {"error": repr(exc)}
                     log(server.log_tail(30))

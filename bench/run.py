@@ -1,6 +1,6 @@
 """Run every benchmark section and write bench/results.json and bench/RESULTS.md.
 
-    .venv/bin/python -m bench.run [--sections detok,preproc,overhead,streaming,batching]
+    .venv/bin/python -m bench.run [--sections detok,preproc,overhead,streaming,batching,sdk,loadgen]
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import datetime as dt
 import json
 import os
 import platform
+import secrets
 import sys
 import time
 from importlib import metadata
@@ -21,7 +22,8 @@ if __package__ in (None, ""):  # `python bench/run.py`
 from bench.report import render
 
 HERE = Path(__file__).resolve().parent
-ALL = ("detok", "preproc", "overhead", "streaming", "batching")
+ALL = ("detok", "preproc", "overhead", "streaming", "batching", "sdk", "loadgen")
+LIVE = ("overhead", "streaming", "batching", "sdk", "loadgen")
 
 
 def machine() -> dict:
@@ -63,6 +65,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=str(HERE))
     args = ap.parse_args(argv)
     sections = [s for s in args.sections.split(",") if s]
+    # The server's admin APIs (statistics, ...) need a key; the SDK and the gateway read it from
+    # the environment. A fresh one per run, set before any server starts.
+    os.environ.setdefault("TRITONKIT_ADMIN_KEY", secrets.token_urlsafe(24))
     results: dict = {"machine": machine(), "sections": {}, "durations_s": {}}
     t_all = time.perf_counter()
     for name in ("detok", "preproc"):
@@ -72,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
             results["sections"][name] = mod.run()
             results["durations_s"][name] = round(time.perf_counter() - t0, 1)
             print(f"{name}: {results['durations_s'][name]}s", flush=True)
-    live_sections = [s for s in ("overhead", "streaming", "batching") if s in sections]
+    live_sections = [s for s in LIVE if s in sections]
     if live_sections:
         from bench import live
 
