@@ -10,6 +10,7 @@ ensembles pass no cancellation to their steps, which is why this model exists
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import uuid
@@ -104,7 +105,9 @@ class PipelineModel:
         try:
             self._generate(request, send, final)
         except _ClientGone:
-            pass
+            # a response sender must always be closed, or Triton keeps the request alive
+            with contextlib.suppress(Exception):
+                sender.send(flags=final)
         except Exception as exc:
             try:
                 code = "INVALID_ARG" if isinstance(exc, RequestError) else "INTERNAL"
@@ -160,17 +163,25 @@ class PipelineModel:
             prefix = self.table.decode(input_ids.tolist())
 
         rid = uuid.uuid4().hex
-        cancelled = False
-        stop_sent = False
-        for tokens in self._engine_stream(req, prep, rid):
-            delta = gen.push(tokens)
-            if streaming and delta:
-                send(self._response(delta, "", n_in, gen.num_output_tokens))
-            if not stop_sent and request.is_cancelled():
-                cancelled = True
-            if not stop_sent and (cancelled or gen.stopped):
-                self._stop_engine(rid)
-                stop_sent = True
+        cancelled = stop_sent = drained = False
+        engine = self._engine_stream(req, prep, rid)
+        try:
+            for tokens in engine:
+                if not cancelled and request.is_cancelled():
+                    cancelled = True
+                delta = gen.push(tokens)
+                if streaming and delta and not cancelled:
+                    send(self._response(delta, "", n_in, gen.num_output_tokens))
+                if not stop_sent and (cancelled or gen.stopped):
+                    self._stop_engine(rid)
+                    stop_sent = True
+            drained = True
+        finally:
+            if not drained:  # the client went away mid-send, or an error: never leave the engine
+                if not stop_sent:  # generating for nobody
+                    self._stop_engine(rid)
+                for _ in engine:  # the engine ends the sequence within a step
+                    pass
         tail = gen.finish(cancelled=cancelled)
         text = tail if streaming else prefix + gen.full_text
         send(self._response(text, gen.finish_reason, n_in, gen.num_output_tokens), final_flag)
