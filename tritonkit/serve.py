@@ -192,6 +192,9 @@ class TritonServer:
             except subprocess.TimeoutExpired:
                 os.killpg(p.pid, signal.SIGKILL)
                 p.wait()
+        # Python-backend stubs stuck on a dead parent stay behind in tritonserver's process group
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(p.pid, signal.SIGKILL)
         with contextlib.suppress(Exception):
             self._log.close()
         return p.returncode
