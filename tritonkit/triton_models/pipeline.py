@@ -52,6 +52,14 @@ class _ClientGone(Exception):
     pass
 
 
+class StepUnavailable(RuntimeError):
+    """A composing model failed for a reason that is not the request's fault (e.g. its stub
+    died): reported as UNAVAILABLE with the prefix `unavailable:`, so clients may retry."""
+
+    def __init__(self, step: str, message: str) -> None:
+        super().__init__(f"unavailable: {step} failed: {message}")
+
+
 class PipelineModel:
     pb: Any = None  # set by model.py to triton_python_backend_utils
 
@@ -110,7 +118,8 @@ class PipelineModel:
                 sender.send(flags=final)
         except Exception as exc:
             try:
-                code = "INVALID_ARG" if isinstance(exc, RequestError) else "INTERNAL"
+                code = ("INVALID_ARG" if isinstance(exc, RequestError)
+                        else "UNAVAILABLE" if isinstance(exc, StepUnavailable) else "INTERNAL")
                 sender.send(error_response(pb, str(exc), code), flags=final)
             except Exception:
                 pass
@@ -125,6 +134,8 @@ class PipelineModel:
             self._generate(request, send, 1)
         except RequestError as exc:
             return error_response(self.pb, str(exc))
+        except StepUnavailable as exc:
+            return error_response(self.pb, str(exc), "UNAVAILABLE")
         except Exception as exc:
             return error_response(self.pb, str(exc), "INTERNAL")
         return out[-1]
@@ -221,7 +232,11 @@ class PipelineModel:
             model_name=self.preprocessing, inputs=tensors, requested_output_names=names
         ).exec()
         if resp.has_error():
-            raise RequestError(*_split_field(resp.error().message()))
+            message = resp.error().message()
+            field, problem = _split_field(message)
+            if field is None:  # not a validation error of ours: the step itself failed
+                raise StepUnavailable(self.preprocessing, message)
+            raise RequestError(field, problem)
         return {n: pb.get_output_tensor_by_name(resp, n).as_numpy() for n in names}
 
     def _engine_stream(self, req: GenerateRequest, prep: dict[str, np.ndarray], rid: str):
@@ -259,7 +274,10 @@ class PipelineModel:
         )
         for resp in responses:
             if resp.has_error():
-                raise RuntimeError(f"engine: {resp.error().message()}")
+                message = resp.error().message()
+                if "not healthy" in message or "unavailable" in message.lower():
+                    raise StepUnavailable(self.engine, message)
+                raise RuntimeError(f"engine: {message}")
             out = pb.get_output_tensor_by_name(resp, "output_ids")
             if out is None:
                 continue  # the empty final response of a decoupled model
@@ -300,7 +318,7 @@ class PipelineModel:
         )
 
 
-def _split_field(message: str) -> tuple[str, str]:
-    """Preprocessing errors read '<field>: <problem>'; keep the field for the client."""
+def _split_field(message: str) -> tuple[str | None, str]:
+    """Preprocessing's validation errors read '<field>: <problem>'; anything else is not one."""
     field, sep, rest = message.partition(": ")
-    return (field, rest) if sep and field.isidentifier() else ("request", message)
+    return (field, rest) if sep and field.isidentifier() else (None, message)
