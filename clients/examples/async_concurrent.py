@@ -14,18 +14,21 @@ from tritonkit.clients import AsyncClient
 async def main(url: str, model: str) -> None:
     async with AsyncClient(url, model=model) as client:
 
+        first_chunk = asyncio.Event()
+
         async def ask(i: int, max_tokens: int = 8) -> str:
             async with client.stream_chat([{"role": "user", "content": f"Count to {i}"}],
                                           max_tokens=max_tokens) as stream:
                 async for _ in stream:
-                    pass
+                    first_chunk.set()
             return f"{i}: {stream.finish_reason} {stream.usage}"
 
         for line in await asyncio.gather(*(ask(i) for i in range(8))):
             print(line)
-        # Cancelling the task cancels the request on the server.
+        # Cancelling the task (here: once its stream is under way) cancels the request on the server.
+        first_chunk.clear()
         task = asyncio.create_task(ask(100, max_tokens=2000))
-        await asyncio.sleep(0.05)
+        await first_chunk.wait()
         task.cancel()
         (outcome,) = await asyncio.gather(task, return_exceptions=True)
         print("cancelled:", type(outcome).__name__)
