@@ -60,7 +60,19 @@ class Ports:
 
     @classmethod
     def free(cls) -> Ports:
-        return cls(free_port(), free_port(), free_port())
+        """Three distinct free ports (the sockets stay bound until all three are chosen, so the
+        OS cannot hand out the same port twice)."""
+        socks = []
+        try:
+            for _ in range(3):
+                sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                sock.bind(("127.0.0.1", 0))
+                socks.append(sock)
+            http, grpc, metrics = (sock.getsockname()[1] for sock in socks)
+        finally:
+            for sock in socks:
+                sock.close()
+        return cls(http, grpc, metrics)
 
 
 @dataclass
