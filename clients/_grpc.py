@@ -7,7 +7,6 @@ request on the server. Non-streaming requests use the same call with `stream=fal
 
 from __future__ import annotations
 
-import asyncio
 import queue
 import threading
 from collections.abc import AsyncIterator, Iterator, Mapping
@@ -152,14 +151,7 @@ class _AsyncCall:
             try:
                 result, error = await self._it.__anext__()
             except StopAsyncIteration:
-                # tritonclient's aio stream swallows a task cancellation and just ends: an end
-                # without Triton's final response is that cancellation, or a broken stream
-                task = asyncio.current_task()
-                if task is not None and getattr(task, "cancelling", lambda: 0)():
-                    raise asyncio.CancelledError from None
-                raise map_error(
-                    ConnectionError("the stream ended before its final response")
-                ) from None
+                return None
             except Exception as exc:
                 raise map_error(exc) from exc
             if error is not None:
