@@ -10,11 +10,13 @@ Served models (see `LIVE_DEPLOYMENTS`): the five catalog models under their cata
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -210,3 +212,28 @@ def sse_stream(live: Live, model: str, payload: dict, timeout: float = 120) -> S
 
 def http_generate(live: Live, model: str, payload: dict) -> httpx.Response:
     return httpx.post(f"{live.http_url}/v2/models/{model}/generate", json=payload, timeout=120)
+
+
+@contextlib.contextmanager
+def run_gateway(triton_grpc_url: str, api_keys: Sequence[str] = ()) -> Iterator[str]:
+    """The OpenAI gateway in a thread on a free port; yields its `/v1` base URL."""
+    import uvicorn
+
+    from tritonkit.clients.gateway_app import create_app
+    from tritonkit.serve import free_port
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(triton_grpc_url, api_keys=api_keys),
+                                           host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "gateway did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+

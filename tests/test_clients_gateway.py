@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,8 +12,8 @@ from typing import Any
 import httpx
 import openai
 import pytest
-import uvicorn
 
+from tests.conftest import run_gateway
 from tritonkit.clients.gateway_app import create_app
 from tritonkit.serve import free_port
 
@@ -29,19 +28,9 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "clients" / "examples"
 
 @pytest.fixture(scope="module")
 def gateway(live: Any) -> Iterator[str]:
-    """The gateway in a thread on a free port, in front of the live server's gRPC endpoint."""
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(live.grpc_url, api_keys=[KEY]),
-                                           host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "gateway did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}/v1"
-    server.should_exit = True
-    thread.join(10)
+    """The gateway in a thread on a free port (tests/conftest.py: run_gateway)."""
+    with run_gateway(live.grpc_url, api_keys=[KEY]) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

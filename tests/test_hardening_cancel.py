@@ -23,7 +23,6 @@ import os
 import queue
 import random
 import statistics
-import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -31,12 +30,9 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 import tritonclient.grpc as grpcclient
-import uvicorn
 
-from tests.conftest import Live, grpc_inputs
+from tests.conftest import Live, grpc_inputs, run_gateway
 from tritonkit.clients import Client
-from tritonkit.clients.gateway_app import create_app
-from tritonkit.serve import free_port
 
 pytestmark = pytest.mark.live
 
@@ -151,19 +147,9 @@ def _assert_tokens_stopped(live: Live) -> None:
 
 @pytest.fixture(scope="module")
 def gateway(live: Live) -> Iterator[str]:
-    """The gateway in a thread on a free port (as in tests/test_clients_gateway.py)."""
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(live.grpc_url), host="127.0.0.1",
-                                           port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "gateway did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}/v1"
-    server.should_exit = True
-    thread.join(10)
+    """The gateway in a thread on a free port (tests/conftest.py: run_gateway)."""
+    with run_gateway(live.grpc_url) as url:
+        yield url
 
 
 # ---- tests ------------------------------------------------------------------------------------

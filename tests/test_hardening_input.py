@@ -22,8 +22,6 @@ import json
 import math
 import os
 import struct
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -31,15 +29,12 @@ from typing import Any
 import grpc
 import httpx
 import pytest
-import uvicorn
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tritonclient.grpc import service_pb2 as pb
 from tritonclient.grpc import service_pb2_grpc as pbg
 
-from tests.conftest import Live
-from tritonkit.clients.gateway_app import create_app
-from tritonkit.serve import free_port
+from tests.conftest import Live, run_gateway
 
 pytestmark = pytest.mark.live
 
@@ -433,19 +428,9 @@ def test_fuzz_grpc(live: Live, stub: pbg.GRPCInferenceServiceStub,
 # ---- the gateway -------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def gateway(live: Live) -> Iterator[str]:
-    """The gateway in a thread on a free port (as in tests/test_clients_gateway.py)."""
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(live.grpc_url), host="127.0.0.1",
-                                           port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "gateway did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}/v1"
-    server.should_exit = True
-    thread.join(10)
+    """The gateway in a thread on a free port (tests/conftest.py: run_gateway)."""
+    with run_gateway(live.grpc_url) as url:
+        yield url
 
 
 HI = [{"role": "user", "content": "hi"}]
