@@ -13,7 +13,13 @@ import numpy as np
 
 from tritonkit.deployment import Deployment
 
-__all__ = ["config_parameters", "deployment_from_args", "error_response", "input_getter"]
+__all__ = [
+    "config_parameters",
+    "deployment_from_args",
+    "error_response",
+    "input_getter",
+    "tokenizer_dir",
+]
 
 
 def config_parameters(args: dict[str, Any]) -> dict[str, str]:
@@ -25,6 +31,13 @@ def deployment_from_args(args: dict[str, Any]) -> tuple[Deployment, dict[str, st
     """The deployment the renderer embedded (parameter `tritonkit_deployment`, JSON)."""
     params = config_parameters(args)
     return Deployment.model_validate_json(params["tritonkit_deployment"]), params
+
+
+def tokenizer_dir(dep: Deployment, params: dict[str, str]) -> str:
+    """The tokenizer folder the renderer resolved (`tokenizer_dir`), else the deployment's."""
+    from tritonkit.tokenizer_assets import tokenizer_dir_for
+
+    return params.get("tokenizer_dir") or str(tokenizer_dir_for(dep))
 
 
 def error_response(pb: Any, message: str, code: str = "INVALID_ARG") -> Any:

@@ -15,16 +15,20 @@ import numpy as np
 from tritonkit.engine.inputs import EngineInputError, parse_engine_inputs
 from tritonkit.engine.model import ModelShape
 from tritonkit.engine.scheduler import ContinuousBatcher, EngineRequest, EngineUpdate
-from tritonkit.tokenizer_assets import tokenizer_dir_for
-from tritonkit.triton_models.common import deployment_from_args, error_response, input_getter
+from tritonkit.triton_models.common import (
+    deployment_from_args,
+    error_response,
+    input_getter,
+    tokenizer_dir,
+)
 
 __all__ = ["ReferenceEngineModel"]
 
 
-def _vocab_size(tokenizer_dir: str) -> int:
+def _vocab_size(folder: str) -> int:
     from tokenizers import Tokenizer
 
-    return Tokenizer.from_file(f"{tokenizer_dir}/tokenizer.json").get_vocab_size(True)
+    return Tokenizer.from_file(f"{folder}/tokenizer.json").get_vocab_size(True)
 
 
 class ReferenceEngineModel:
@@ -33,7 +37,7 @@ class ReferenceEngineModel:
     def initialize(self, args: dict[str, Any]) -> None:
         dep, params = deployment_from_args(args)
         ref = dep.reference
-        tok_dir = params.get("tokenizer_dir") or str(tokenizer_dir_for(dep))
+        tok_dir = tokenizer_dir(dep, params)
         spec = dep.spec.architecture
         shape = ModelShape(
             vocab_size=_vocab_size(tok_dir),

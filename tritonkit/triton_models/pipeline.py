@@ -22,8 +22,12 @@ import numpy as np
 from tritonkit.detokenize import ByteTable
 from tritonkit.pipeline.generation import Generation
 from tritonkit.pipeline.request import GenerateRequest, RequestError, parse_request
-from tritonkit.tokenizer_assets import tokenizer_dir_for
-from tritonkit.triton_models.common import deployment_from_args, error_response, request_inputs
+from tritonkit.triton_models.common import (
+    deployment_from_args,
+    error_response,
+    request_inputs,
+    tokenizer_dir,
+)
 
 __all__ = ["PipelineModel"]
 
@@ -67,7 +71,7 @@ class PipelineModel:
         pb = self.pb
         dep, params = deployment_from_args(args)
         self.deployment = dep
-        tok_dir = params.get("tokenizer_dir") or str(tokenizer_dir_for(dep))
+        tok_dir = tokenizer_dir(dep, params)
         self.table = ByteTable.from_tokenizer_json(f"{tok_dir}/tokenizer.json")
         self.preprocessing = dep.step_name("preprocessing")
         self.engine = dep.step_name("tensorrt_llm")

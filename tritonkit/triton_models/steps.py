@@ -13,8 +13,12 @@ import numpy as np
 from tritonkit.detokenize import ByteTable
 from tritonkit.pipeline.preprocess import Preprocessor, to_word_list
 from tritonkit.pipeline.request import RequestError
-from tritonkit.tokenizer_assets import tokenizer_dir_for
-from tritonkit.triton_models.common import deployment_from_args, error_response, input_getter
+from tritonkit.triton_models.common import (
+    deployment_from_args,
+    error_response,
+    input_getter,
+    tokenizer_dir,
+)
 
 __all__ = ["PostprocessingModel", "PreprocessingModel"]
 
@@ -86,7 +90,7 @@ class PostprocessingModel:
 
     def initialize(self, args: dict[str, Any]) -> None:
         dep, params = deployment_from_args(args)
-        tok_dir = params.get("tokenizer_dir") or str(tokenizer_dir_for(dep))
+        tok_dir = tokenizer_dir(dep, params)
         self.table = ByteTable.from_tokenizer_json(f"{tok_dir}/tokenizer.json")
         self.stop_ids = frozenset(dep.spec.stop_token_ids)
 
