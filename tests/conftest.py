@@ -85,16 +85,9 @@ class Live:
         return total
 
 
-@pytest.fixture(scope="session")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
-    deps = {k: parse_deployment(v, source=f"test:{k}") for k, v in LIVE_DEPLOYMENTS.items()}
-    work = tmp_path_factory.mktemp("triton")
-    # a model with no catalog entry, served from its checkpoint folder (tests/checkpoints.py)
-    ckpt = make_llama31_checkpoint(work / CHECKPOINT_MODEL)
-    deps[CHECKPOINT_MODEL] = parse_deployment(
-        {"checkpoint_dir": str(ckpt), "limits": LIVE_DEPLOYMENTS["athene-70b"]["limits"]},
-        source=f"test:{CHECKPOINT_MODEL}",
-    )
+@contextlib.contextmanager
+def live_server(work: Path, deps: dict[str, Deployment]) -> Iterator[Live]:
+    """A tritonserver serving `deps` (served name -> deployment) until the block ends."""
     server = TritonServer(list(deps.values()), Ports.free(), repo_dir=work / "repo",
                           log_path=work / "triton.log", exit_timeout_s=5)
     server.start()
@@ -103,6 +96,25 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
         yield Live(server, deps)
     finally:
         server.stop()
+
+
+def live_deployments(*names: str) -> dict[str, Deployment]:
+    """Some of `LIVE_DEPLOYMENTS`, parsed."""
+    return {k: parse_deployment(LIVE_DEPLOYMENTS[k], source=f"test:{k}") for k in names}
+
+
+@pytest.fixture(scope="session")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+    deps = live_deployments(*LIVE_DEPLOYMENTS)
+    work = tmp_path_factory.mktemp("triton")
+    # a model with no catalog entry, served from its checkpoint folder (tests/checkpoints.py)
+    ckpt = make_llama31_checkpoint(work / CHECKPOINT_MODEL)
+    deps[CHECKPOINT_MODEL] = parse_deployment(
+        {"checkpoint_dir": str(ckpt), "limits": LIVE_DEPLOYMENTS["athene-70b"]["limits"]},
+        source=f"test:{CHECKPOINT_MODEL}",
+    )
+    with live_server(work, deps) as server:
+        yield server
 
 
 # ---- small client helpers used across tests ----------------------------------------------------

@@ -31,7 +31,7 @@ import httpx
 import pytest
 import tritonclient.grpc as grpcclient
 
-from tests.conftest import Live, grpc_inputs, run_gateway
+from tests.conftest import Live, grpc_inputs, live_deployments, live_server, run_gateway
 from tritonkit.clients import Client
 
 pytestmark = pytest.mark.live
@@ -143,6 +143,15 @@ def _assert_tokens_stopped(live: Live) -> None:
     settled = _tokens(live)
     time.sleep(0.2)
     assert _tokens(live) == settled, "the engine still generates after every stream was cancelled"
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+    """This module's own server (not the session's): hostile traffic must not be able to leave
+    a wedged engine behind for the tests that come after it."""
+    with live_server(tmp_path_factory.mktemp("triton-hardening"),
+                     live_deployments("athene-70b", "athene-70b-slow")) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")

@@ -34,7 +34,7 @@ from hypothesis import strategies as st
 from tritonclient.grpc import service_pb2 as pb
 from tritonclient.grpc import service_pb2_grpc as pbg
 
-from tests.conftest import Live, run_gateway
+from tests.conftest import Live, live_deployments, live_server, run_gateway
 
 pytestmark = pytest.mark.live
 
@@ -426,6 +426,15 @@ def test_fuzz_grpc(live: Live, stub: pbg.GRPCInferenceServiceStub,
 
 
 # ---- the gateway -------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+    """This module's own server (not the session's): hostile traffic must not be able to leave
+    a wedged engine behind for the tests that come after it."""
+    with live_server(tmp_path_factory.mktemp("triton-hardening"),
+                     live_deployments("athene-70b", "athene-70b-slow")) as server:
+        yield server
+
+
 @pytest.fixture(scope="module")
 def gateway(live: Live) -> Iterator[str]:
     """The gateway in a thread on a free port (tests/conftest.py: run_gateway)."""
