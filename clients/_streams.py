@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import queue
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -20,6 +21,11 @@ from tritonkit.clients._exceptions import StreamClosedError, TimeoutError, Trito
 from tritonkit.clients._types import Chunk, Completion, Usage
 
 __all__ = ["AsyncStream", "Stream"]
+
+if sys.version_info >= (3, 11):
+    from asyncio import timeout as _deadline
+else:  # the backport of asyncio.timeout
+    from async_timeout import timeout as _deadline
 
 
 class _StreamBase:
@@ -212,7 +218,11 @@ class AsyncStream(_StreamBase):
             await self._ensure_open()
             wait, phase = self._wait()
             try:
-                return await asyncio.wait_for(self._call.next(), wait)
+                # not asyncio.wait_for: before Python 3.12 it can swallow a cancellation that
+                # lands as the response arrives, and the task then reads the stream to its end
+                # for nobody (the gateway's disconnected clients kept generating)
+                async with _deadline(wait):
+                    return await self._call.next()
             except asyncio.TimeoutError:
                 raise self._timed_out(wait, phase) from None
             except TritonKitError as exc:

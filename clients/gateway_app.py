@@ -16,6 +16,7 @@ import json
 from collections.abc import AsyncIterator, Awaitable, Sequence
 from typing import Any
 
+import anyio
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
@@ -26,7 +27,7 @@ from tritonkit.clients.gateway_protocol import (
     GatewayError,
     _SamplingRequest,
 )
-from tritonkit.clients.gateway_serving import OpenAIServing, error_response
+from tritonkit.clients.gateway_serving import EventStream, OpenAIServing, error_response
 
 __all__ = ["create_app", "run"]
 
@@ -66,6 +67,23 @@ async def _cancel_on_disconnect(request: Request, work: Awaitable[Any]) -> Any:
         watcher.cancel()
         if not task.done():
             task.cancel()
+
+
+class _EventStreamResponse(StreamingResponse):
+    """Server-sent events that cancel their Triton requests however the response ends: done,
+    failed, or the client gone (even before the first event, when Starlette never iterates)."""
+
+    def __init__(self, stream: EventStream) -> None:
+        super().__init__(stream, media_type="text/event-stream",
+                         headers={"Cache-Control": "no-cache"})
+        self._stream = stream
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self._stream.aclose()
 
 
 def create_app(triton_url: str, *, protocol: str = "grpc", api_keys: Sequence[str] = (),
@@ -129,8 +147,7 @@ def create_app(triton_url: str, *, protocol: str = "grpc", api_keys: Sequence[st
             return JSONResponse({}, status_code=499)
         if isinstance(result, dict):
             return JSONResponse(result)
-        return StreamingResponse(result, media_type="text/event-stream",
-                                 headers={"Cache-Control": "no-cache"})
+        return _EventStreamResponse(result)
 
     @app.post("/v1/chat/completions")
     async def chat_completions(request: Request) -> Any:

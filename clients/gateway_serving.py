@@ -2,8 +2,9 @@
 
 Each choice is one Triton request over the SDK's asyncio gRPC client (one channel, one stream per
 request). Streaming responses are validated before the first byte: the first response of every
-choice is awaited, so a refused request becomes an HTTP error, not a broken stream. Closing a
-stream generator (the client went away) cancels every Triton request behind it.
+choice is awaited, so a refused request becomes an HTTP error, not a broken stream. A streaming
+answer is an `EventStream`: its `aclose()` cancels every Triton request behind it, whether or not
+the body was ever iterated (a client can leave between the headers and the first event).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import contextlib
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
@@ -114,21 +116,21 @@ class OpenAIServing:
                            code="model_not_found")
 
     # ---- the two endpoints -----------------------------------------------------------------
-    async def chat(self, req: ChatCompletionRequest) -> dict[str, Any] | AsyncIterator[str]:
+    async def chat(self, req: ChatCompletionRequest) -> dict[str, Any] | EventStream:
         await self.check_model(req.model)
         messages = req.chat_messages()
         streams = [self.client.stream_chat(messages, model=req.model, seed=seed,
                                            **req.sampling_kwargs()) for seed in req.seeds()]
         if req.stream:
             firsts = await _first_chunks(streams)
-            return self._chat_sse(req, streams, firsts)
+            return EventStream(self._chat_sse(req, streams, firsts), streams)
         results = await _gather([s.completion() for s in streams])
         choices = [chat_choice(i, r.text, r.finish_reason) for i, r in enumerate(results)]
         usage = usage_dict(results[0].usage.prompt_tokens,
                            sum(r.usage.completion_tokens for r in results))
         return chat_response(new_id("chatcmpl"), req.model, choices, usage)
 
-    async def completions(self, req: CompletionRequest) -> dict[str, Any] | AsyncIterator[str]:
+    async def completions(self, req: CompletionRequest) -> dict[str, Any] | EventStream:
         await self.check_model(req.model)
         prompts = req.prompts()
         streams = [self.client.stream_generate(p, model=req.model, seed=seed,
@@ -137,7 +139,7 @@ class OpenAIServing:
         echo = [p if req.echo else "" for p in prompts for _ in range(req.n)]
         if req.stream:
             firsts = await _first_chunks(streams)
-            return self._completion_sse(req, streams, firsts, echo)
+            return EventStream(self._completion_sse(req, streams, firsts, echo), streams)
         results = await _gather([s.completion() for s in streams])
         choices = [completion_choice(i, echo[i] + r.text, r.finish_reason)
                    for i, r in enumerate(results)]
@@ -190,6 +192,24 @@ class OpenAIServing:
                 yield sse(completion_response(rid, req.model, [], _total_usage(streams, req.n),
                                               created, with_usage=True))
         yield "data: [DONE]\n\n"
+
+
+@dataclass
+class EventStream:
+    """A streaming answer: its SSE frames, and the SDK streams they come from."""
+
+    events: AsyncIterator[str]
+    streams: list[AsyncStream]
+
+    def __aiter__(self) -> AsyncIterator[str]:
+        return self.events
+
+    async def aclose(self) -> None:
+        """Cancel every Triton request behind this answer (idempotent). Closing the frame
+        generator alone is not enough: one never started runs no `finally`."""
+        with contextlib.suppress(Exception):
+            await self.events.aclose()  # type: ignore[attr-defined]
+        await _close_all(self.streams)
 
 
 def _total_usage(streams: list[AsyncStream], n: int) -> dict[str, int]:

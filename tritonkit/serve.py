@@ -27,6 +27,7 @@ from tritonkit.model_repository.render import render_repository
 from tritonkit.runtime import TritonRuntime
 from tritonkit.security import GrpcTls, server_access_args
 from tritonkit.security import admin_key as _admin_key
+from tritonkit.triton_models.common import PYTHON_BACKEND_THREAD_POOL
 
 __all__ = ["Ports", "ServerError", "TritonServer", "free_port"]
 
@@ -101,6 +102,7 @@ class TritonServer:
             f"--exit-timeout-secs={self.exit_timeout_s}",
             "--disable-auto-complete-config",
             "--backend-config=python,shm-default-byte-size=16777216",
+            f"--backend-config=python,thread-pool-size={PYTHON_BACKEND_THREAD_POOL}",
             "--log-info=true",
             *server_access_args(self.admin_key, self.grpc_tls),
             *self.extra_args,

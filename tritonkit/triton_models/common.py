@@ -6,6 +6,7 @@ imports without Triton present (unit tests import the library code around it dir
 
 from __future__ import annotations
 
+import faulthandler
 import json
 from typing import Any
 
@@ -14,12 +15,24 @@ import numpy as np
 from tritonkit.deployment import Deployment
 
 __all__ = [
+    "ENGINE_WAIT_SLOTS",
+    "PYTHON_BACKEND_THREAD_POOL",
     "config_parameters",
     "deployment_from_args",
     "error_response",
     "input_getter",
     "tokenizer_dir",
 ]
+
+#: Threads Triton's Python backend gives each model instance for its BLS calls and its decoupled
+#: `send`s (`--backend-config=python,thread-pool-size=`, Triton's default; `serve` passes it).
+#: A decoupled BLS `exec()` holds one of them until the called model's *first* response arrives,
+#: so requests queued behind a full engine batch can take every thread and leave none to send a
+#: token or a `stop`: the whole pipeline stalls until a running sequence ends on its own.
+PYTHON_BACKEND_THREAD_POOL = 32
+#: How many engine calls the pipeline lets wait for a first response at once; the rest of the
+#: pool stays free for sends, stop requests and preprocessing calls (docs/reliability.md).
+ENGINE_WAIT_SLOTS = PYTHON_BACKEND_THREAD_POOL - 8
 
 
 def config_parameters(args: dict[str, Any]) -> dict[str, str]:
@@ -28,7 +41,11 @@ def config_parameters(args: dict[str, Any]) -> dict[str, str]:
 
 
 def deployment_from_args(args: dict[str, Any]) -> tuple[Deployment, dict[str, str]]:
-    """The deployment the renderer embedded (parameter `tritonkit_deployment`, JSON)."""
+    """The deployment the renderer embedded (parameter `tritonkit_deployment`, JSON).
+
+    Every tritonkit model calls this first, so it also turns on `faulthandler`: a crash of the
+    stub process then leaves every thread's Python traceback in Triton's log."""
+    faulthandler.enable(all_threads=True)
     params = config_parameters(args)
     return Deployment.model_validate_json(params["tritonkit_deployment"]), params
 

@@ -23,6 +23,7 @@ from tritonkit.detokenize import ByteTable
 from tritonkit.pipeline.generation import Generation
 from tritonkit.pipeline.request import GenerateRequest, RequestError, parse_request
 from tritonkit.triton_models.common import (
+    ENGINE_WAIT_SLOTS,
     deployment_from_args,
     error_response,
     request_inputs,
@@ -80,6 +81,8 @@ class PipelineModel:
             json.loads(args["model_config"])
         )
         self.pool = ThreadPoolExecutor(max_workers=256, thread_name_prefix="pipeline")
+        # engine calls waiting for their first response (common.ENGINE_WAIT_SLOTS)
+        self._engine_slots = threading.BoundedSemaphore(ENGINE_WAIT_SLOTS)
         self._lock = threading.Lock()
         self.in_flight = 0
         # The family must outlive its metrics: keep both.
@@ -179,7 +182,8 @@ class PipelineModel:
 
         rid = uuid.uuid4().hex
         cancelled = stop_sent = drained = False
-        engine = self._engine_stream(req, prep, rid)
+        with self._engine_slot(request.is_cancelled):
+            engine = self._engine_tokens(self._start_engine(req, prep, rid))
         try:
             for tokens in engine:
                 if not cancelled and request.is_cancelled():
@@ -202,6 +206,18 @@ class PipelineModel:
         send(self._response(text, gen.finish_reason, n_in, gen.num_output_tokens), final_flag)
 
     # ---- sub-requests ----------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _engine_slot(self, is_cancelled: Any, poll_s: float = 0.25):
+        """Hold one of ENGINE_WAIT_SLOTS while starting an engine call; a client that goes away
+        while waiting for a slot ends here, before any engine request exists."""
+        while not self._engine_slots.acquire(timeout=poll_s):
+            if is_cancelled():
+                raise _ClientGone("cancelled while waiting for the engine")
+        try:
+            yield
+        finally:
+            self._engine_slots.release()
+
     def _preprocess(self, req: GenerateRequest) -> dict[str, np.ndarray]:
         pb = self.pb
         tensors = []
@@ -243,7 +259,10 @@ class PipelineModel:
             raise RequestError(field, problem)
         return {n: pb.get_output_tensor_by_name(resp, n).as_numpy() for n in names}
 
-    def _engine_stream(self, req: GenerateRequest, prep: dict[str, np.ndarray], rid: str):
+    def _start_engine(self, req: GenerateRequest, prep: dict[str, np.ndarray], rid: str
+                      ) -> Any:
+        """Send the request to the engine; returns (once its first response is in) the
+        responses to iterate."""
         pb = self.pb
         ids = prep["INPUT_ID"].reshape(1, -1).astype(np.int32)
         tensors = [
@@ -273,9 +292,11 @@ class PipelineModel:
             requested_output_names=["output_ids", "sequence_length"],
             request_id=rid,
         )
-        responses = (
-            engine_req.exec(decoupled=True) if self.engine_decoupled else [engine_req.exec()]
-        )
+        return engine_req.exec(decoupled=True) if self.engine_decoupled else [engine_req.exec()]
+
+    def _engine_tokens(self, responses: Any):
+        """The engine's new tokens, response by response."""
+        pb = self.pb
         for resp in responses:
             if resp.has_error():
                 message = resp.error().message()
