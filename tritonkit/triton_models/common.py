@@ -76,5 +76,7 @@ def input_getter(pb: Any, request: Any):
 
 
 def request_inputs(pb: Any, request: Any) -> dict[str, np.ndarray]:
-    """All inputs of a request, by name."""
-    return {t.name(): t.as_numpy() for t in request.inputs()}
+    """All inputs of a request, by name, as copies: `as_numpy()` is a view of the Python
+    backend's shared memory, and the decoupled pipeline works on requests from its own threads
+    after `execute` has returned, so it must not depend on how long that memory lives."""
+    return {t.name(): t.as_numpy().copy() for t in request.inputs()}

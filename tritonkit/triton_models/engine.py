@@ -110,7 +110,9 @@ class ReferenceEngineModel:
         rid = request.request_id()
         if parsed.stop:
             self.engine.stop(rid)
-            sender.send(self._response([], 0), flags=pb.TRITONSERVER_RESPONSE_COMPLETE_FINAL)
+            # a bare final, no tensors: the caller's BLS exec() loads this response's tensors
+            # without holding the GIL (Triton 2.51 Python backend), see docs/reliability.md
+            sender.send(flags=pb.TRITONSERVER_RESPONSE_COMPLETE_FINAL)
             return
         prompt = parsed.input_ids
         include_prompt = not parsed.streaming and not parsed.exclude_input_in_output
@@ -119,11 +121,14 @@ class ReferenceEngineModel:
         def emit(update: EngineUpdate) -> None:
             flags = pb.TRITONSERVER_RESPONSE_COMPLETE_FINAL if update.finished else 0
             if parsed.streaming:
-                if update.new_tokens or update.finished:
+                if update.new_tokens:
                     with lock:
                         self._safe_send(
                             sender, self._response(update.new_tokens, len(update.new_tokens)), flags
                         )
+                elif update.finished:  # nothing new: a bare final, as for `stop`
+                    with lock:
+                        self._safe_send(sender, None, flags)
             elif update.finished:
                 tokens = (prompt if include_prompt else []) + engine_req.output
                 with lock:
@@ -143,9 +148,12 @@ class ReferenceEngineModel:
         self.engine.submit(engine_req)
 
     @staticmethod
-    def _safe_send(sender: Any, response: Any, flags: int) -> None:
+    def _safe_send(sender: Any, response: Any | None, flags: int) -> None:
         try:
-            sender.send(response, flags=flags)
+            if response is None:
+                sender.send(flags=flags)
+            else:
+                sender.send(response, flags=flags)
         except Exception as exc:  # client gone: the request was cancelled under us
             print(f"reference engine: response not delivered: {exc}", flush=True)
 
@@ -159,3 +167,7 @@ class ReferenceEngineModel:
 
     def finalize(self) -> None:
         self.engine.close()
+        # metric objects must go while the stub can still reach Triton: left to the stub's own
+        # teardown, their destructors write to shared memory already unmapped (segfault at exit)
+        self.engine.on_step = None
+        del self._families

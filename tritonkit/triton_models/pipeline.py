@@ -97,16 +97,19 @@ class PipelineModel:
     def execute(self, requests: list[Any]) -> list[Any] | None:
         if self.decoupled:
             for request in requests:
-                self.pool.submit(self._run_decoupled, request)
+                # inputs are copied here, on Triton's thread: see common.request_inputs
+                self.pool.submit(self._run_decoupled, request, request_inputs(self.pb, request))
             return None
-        futures = [self.pool.submit(self._run_unary, r) for r in requests]
+        futures = [self.pool.submit(self._run_unary, r, request_inputs(self.pb, r))
+                   for r in requests]
         return [f.result() for f in futures]
 
     def finalize(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=False)
+        del self._gauge, self._family  # before the stub's teardown: see ReferenceEngineModel
 
     # ---- one request -----------------------------------------------------------------------
-    def _run_decoupled(self, request: Any) -> None:
+    def _run_decoupled(self, request: Any, inputs: dict[str, np.ndarray]) -> None:
         pb = self.pb
         sender = request.get_response_sender()
         final = pb.TRITONSERVER_RESPONSE_COMPLETE_FINAL
@@ -118,7 +121,7 @@ class PipelineModel:
                 raise _ClientGone(str(exc)) from None
 
         try:
-            self._generate(request, send, final)
+            self._generate(request, inputs, send, final)
         except _ClientGone:
             # a response sender must always be closed, or Triton keeps the request alive
             with contextlib.suppress(Exception):
@@ -131,14 +134,14 @@ class PipelineModel:
             except Exception:
                 pass
 
-    def _run_unary(self, request: Any) -> Any:
+    def _run_unary(self, request: Any, inputs: dict[str, np.ndarray]) -> Any:
         out: list[Any] = []
 
         def send(resp: Any, flags: int = 0) -> None:
             out.append(resp)
 
         try:
-            self._generate(request, send, 1)
+            self._generate(request, inputs, send, 1)
         except RequestError as exc:
             return error_response(self.pb, str(exc))
         except StepUnavailable as exc:
@@ -147,21 +150,23 @@ class PipelineModel:
             return error_response(self.pb, str(exc), "INTERNAL")
         return out[-1]
 
-    def _generate(self, request: Any, send: Any, final_flag: int) -> None:
+    def _generate(self, request: Any, inputs: dict[str, np.ndarray], send: Any,
+                  final_flag: int) -> None:
         with self._lock:
             self.in_flight += 1
             self._gauge.set(self.in_flight)
         try:
-            self._generate_inner(request, send, final_flag)
+            self._generate_inner(request, inputs, send, final_flag)
         finally:
             with self._lock:
                 self.in_flight -= 1
                 self._gauge.set(self.in_flight)
 
-    def _generate_inner(self, request: Any, send: Any, final_flag: int) -> None:
+    def _generate_inner(self, request: Any, inputs: dict[str, np.ndarray], send: Any,
+                        final_flag: int) -> None:
         dep = self.deployment
         req = parse_request(
-            request_inputs(self.pb, request),
+            inputs,
             max_request_bytes=dep.limits.max_request_bytes,
             max_stop_words=dep.limits.max_stop_words,
             reference_engine=dep.engine == "reference",
@@ -257,7 +262,8 @@ class PipelineModel:
             if field is None:  # not a validation error of ours: the step itself failed
                 raise StepUnavailable(self.preprocessing, message)
             raise RequestError(field, problem)
-        return {n: pb.get_output_tensor_by_name(resp, n).as_numpy() for n in names}
+        # copies: as_numpy() is a view of shared memory owned by `resp`
+        return {n: pb.get_output_tensor_by_name(resp, n).as_numpy().copy() for n in names}
 
     def _start_engine(self, req: GenerateRequest, prep: dict[str, np.ndarray], rid: str
                       ) -> Any:
