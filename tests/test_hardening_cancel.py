@@ -16,7 +16,7 @@ those two gauges measure it too.
 Size: ~200 streams in four waves by default; `TRITONKIT_CANCEL_STREAMS=<n>` for soak runs.
 
 If the pipeline's stub process crashes meanwhile (a Triton 2.51 Python-backend bug, seen in
-roughly a third of storms on the 2-core machine; docs/reliability.md), the storm is reported as
+a third to half of the storms on the 2-core machine; docs/reliability.md), the storm is reported as
 an expected failure naming that crash, found in Triton's log. Without a crash, a request still
 held or a stream that failed is a plain failure.
 """
