@@ -217,6 +217,36 @@ def test_cancelling_the_task_stops_the_engine(live: Any, protocol: str) -> None:
     _wait_drained(live)
 
 
+def test_cancellations_at_any_moment_are_not_swallowed(live: Any) -> None:
+    """40 tasks cancelled 0-200 ms after they start, before or between responses: every one
+    raises CancelledError (none reads on to a normal end) and the server releases them all.
+    Regression: asyncio.wait_for (Python < 3.12) could swallow a cancellation landing with a
+    response, and the task then read the stream to its end for nobody."""
+    delays = [0, 0.001, 0.005, 0.02, 0.05, 0.2] * 7
+
+    async def one(c: AsyncClient, delay: float) -> str:
+        async def consume() -> None:
+            async for _ in c.stream_generate("Count to a million", max_tokens=500):
+                pass
+
+        task = asyncio.create_task(consume())
+        await asyncio.sleep(delay)
+        task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            return "cancelled"
+        return "completed"
+
+    async def main() -> list[str]:
+        async with AsyncClient(live.grpc_url, model=SLOW) as c:
+            return await asyncio.gather(*(one(c, d) for d in delays[:40]))
+
+    outcomes = asyncio.run(main())
+    assert outcomes == ["cancelled"] * 40, outcomes
+    _wait_drained(live)
+
+
 @pytest.mark.parametrize("protocol", ["grpc", "http"])
 def test_first_token_timeout_cancels(live: Any, protocol: str) -> None:
     url = live.grpc_url if protocol == "grpc" else live.http_url
