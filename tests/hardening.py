@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import queue
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -21,8 +23,10 @@ from pathlib import Path
 
 import httpx
 import psutil
+import pytest
+import yaml
 
-from tests.conftest import grpc_inputs, messages
+from tests.conftest import Live, grpc_inputs, live_deployments, live_server, messages, run_gateway
 from tritonkit.deployment import Deployment, parse_deployment
 from tritonkit.serve import Ports, TritonServer
 
@@ -55,6 +59,81 @@ def own_server(tmp: Path, deps: list[Deployment], exit_timeout_s: int = 30,
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="module", name="live")
+def module_live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+    """A module's own server (not the session's), for modules that import it: hostile traffic
+    must not be able to leave a wedged engine behind for the tests that come after it."""
+    with live_server(tmp_path_factory.mktemp("triton-hardening"),
+                     live_deployments("athene-70b", "athene-70b-slow")) as server:
+        yield server
+
+
+@pytest.fixture(scope="module", name="gateway")
+def module_gateway(live: Live) -> Iterator[str]:
+    """The gateway in a thread on a free port, in front of the module's `live`."""
+    with run_gateway(live.grpc_url) as url:
+        yield url
+
+
+def ready(http: str) -> bool:
+    try:
+        return httpx.get(f"{http}/v2/health/ready", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def wait_for(pred, timeout: float, what: str, proc: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return
+        assert proc.poll() is None, f"serve exited while waiting for {what}:\n{log.read_text()}"
+        time.sleep(0.25)
+    raise AssertionError(f"timed out waiting for {what}:\n{log.read_text()[-3000:]}")
+
+
+@dataclass
+class ServeProcess:
+    """`tritonkit serve` running in a subprocess (its output in `log`)."""
+
+    proc: subprocess.Popen
+    ports: Ports
+    log: Path
+
+    @property
+    def http(self) -> str:
+        return f"http://127.0.0.1:{self.ports.http}"
+
+    @property
+    def grpc(self) -> str:
+        return f"127.0.0.1:{self.ports.grpc}"
+
+
+@contextmanager
+def serve_process(tmp: Path, dep: Deployment, exit_timeout_s: int) -> Iterator[ServeProcess]:
+    """`tritonkit serve -d dep.yaml` on free ports, repository in `tmp/repo`, ready; killed at
+    the end if the test left it running."""
+    (tmp / "dep.yaml").write_text(
+        yaml.safe_dump(dep.model_dump(mode="json", exclude_unset=True)))
+    ports = Ports.free()
+    log = tmp / "serve.log"
+    with open(log, "wb") as fh:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tritonkit.cli", "serve", "-d", str(tmp / "dep.yaml"),
+             "--http-port", str(ports.http), "--grpc-port", str(ports.grpc),
+             "--metrics-port", str(ports.metrics), "--repo", str(tmp / "repo"),
+             "--exit-timeout", str(exit_timeout_s)],
+            stdout=fh, stderr=subprocess.STDOUT)
+    served = ServeProcess(proc, ports, log)
+    try:
+        wait_for(lambda: ready(served.http), 300, "ready", proc, log)
+        yield served
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 def http_url(server: TritonServer) -> str:

@@ -29,14 +29,17 @@ import queue
 import random
 import statistics
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
 import tritonclient.grpc as grpcclient
 
-from tests.conftest import Live, grpc_inputs, live_deployments, live_server, run_gateway
+from tests.conftest import Live, grpc_inputs
+
+# this module's own server (`live`) and gateway, not the session's: tests/hardening.py
+from tests.hardening import module_gateway, module_live  # noqa: F401
 from tritonkit.clients import Client
 
 pytestmark = pytest.mark.live
@@ -167,22 +170,6 @@ def _assert_tokens_stopped(live: Live) -> None:
     settled = _tokens(live)
     time.sleep(0.2)
     assert _tokens(live) == settled, "the engine still generates after every stream was cancelled"
-
-
-@pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
-    """This module's own server (not the session's): hostile traffic must not be able to leave
-    a wedged engine behind for the tests that come after it."""
-    with live_server(tmp_path_factory.mktemp("triton-hardening"),
-                     live_deployments("athene-70b", "athene-70b-slow")) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def gateway(live: Live) -> Iterator[str]:
-    """The gateway in a thread on a free port (tests/conftest.py: run_gateway)."""
-    with run_gateway(live.grpc_url) as url:
-        yield url
 
 
 # ---- tests ------------------------------------------------------------------------------------

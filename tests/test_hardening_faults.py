@@ -12,16 +12,12 @@ failures / UNAVAILABLE before the first token are retried.
 from __future__ import annotations
 
 import signal
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
-import httpx
 import psutil
 import pytest
-import yaml
 
 from tests.hardening import (
     MODEL,
@@ -30,28 +26,13 @@ from tests.hardening import (
     deployment,
     find_stub,
     grpc_stream_outcome,
+    ready,
+    serve_process,
     start_streams,
+    wait_for,
     wait_started,
 )
 from tritonkit.clients import Client, Retry, Timeout
-from tritonkit.serve import Ports
-
-
-def wait_for(pred, timeout: float, what: str, proc: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return
-        assert proc.poll() is None, f"serve exited while waiting for {what}:\n{log.read_text()}"
-        time.sleep(0.25)
-    raise AssertionError(f"timed out waiting for {what}:\n{log.read_text()[-3000:]}")
-
-
-def ready(http: str) -> bool:
-    try:
-        return httpx.get(f"{http}/v2/health/ready", timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 def triton_pid(serve_pid: int) -> int:
@@ -63,20 +44,8 @@ def triton_pid(serve_pid: int) -> int:
 @pytest.mark.live
 @pytest.mark.parametrize("victim", [f"{MODEL}-preprocessing"])
 def test_stub_killed_under_load_serve_recovers(tmp_path: Path, victim: str) -> None:
-    spec = deployment(token_delay_ms=20).model_dump(mode="json", exclude_unset=True)
-    (tmp_path / "dep.yaml").write_text(yaml.safe_dump(spec))
-    ports = Ports.free()
-    http, grpc = f"http://127.0.0.1:{ports.http}", f"127.0.0.1:{ports.grpc}"
-    log = tmp_path / "serve.log"
-    with open(log, "wb") as fh:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "tritonkit.cli", "serve", "-d", str(tmp_path / "dep.yaml"),
-             "--http-port", str(ports.http), "--grpc-port", str(ports.grpc),
-             "--metrics-port", str(ports.metrics), "--repo", str(tmp_path / "repo"),
-             "--exit-timeout", "10"],
-            stdout=fh, stderr=subprocess.STDOUT)
-    try:
-        wait_for(lambda: ready(http), 300, "ready", proc, log)
+    with serve_process(tmp_path, deployment(token_delay_ms=20), exit_timeout_s=10) as served:
+        proc, log, http, grpc = served.proc, served.log, served.http, served.grpc
         old = triton_pid(proc.pid)
         outs, _ = start_streams(http, grpc, MODEL, 8, chat_payload(100), timeout=60)
         assert wait_started(outs, 60) == 8
@@ -120,7 +89,3 @@ def test_stub_killed_under_load_serve_recovers(tmp_path: Path, victim: str) -> N
         find_stub(new, victim)  # a fresh stub serves the model again
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(60) == 0, log.read_text()[-3000:]
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()

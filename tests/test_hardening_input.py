@@ -34,7 +34,10 @@ from hypothesis import strategies as st
 from tritonclient.grpc import service_pb2 as pb
 from tritonclient.grpc import service_pb2_grpc as pbg
 
-from tests.conftest import Live, live_deployments, live_server, run_gateway
+from tests.conftest import Live
+
+# this module's own server (`live`) and gateway, not the session's: tests/hardening.py
+from tests.hardening import module_gateway, module_live  # noqa: F401
 
 pytestmark = pytest.mark.live
 
@@ -426,22 +429,6 @@ def test_fuzz_grpc(live: Live, stub: pbg.GRPCInferenceServiceStub,
 
 
 # ---- the gateway -------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
-    """This module's own server (not the session's): hostile traffic must not be able to leave
-    a wedged engine behind for the tests that come after it."""
-    with live_server(tmp_path_factory.mktemp("triton-hardening"),
-                     live_deployments("athene-70b", "athene-70b-slow")) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def gateway(live: Live) -> Iterator[str]:
-    """The gateway in a thread on a free port (tests/conftest.py: run_gateway)."""
-    with run_gateway(live.grpc_url) as url:
-        yield url
-
-
 HI = [{"role": "user", "content": "hi"}]
 
 

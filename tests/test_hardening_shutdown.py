@@ -12,15 +12,11 @@ lost; it is reported as an xfail with the log line, not hidden.
 from __future__ import annotations
 
 import signal
-import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
 
-import httpx
 import pytest
-import yaml
 
 from tests.hardening import (
     MODEL,
@@ -28,10 +24,10 @@ from tests.hardening import (
     chat_payload,
     deployment,
     own_server,
+    serve_process,
     start_streams,
     wait_started,
 )
-from tritonkit.serve import Ports
 
 STREAMS = 50
 EXIT_TIMEOUT_S = 25
@@ -83,36 +79,13 @@ def test_sigterm_tritonserver_drains_streams(tmp_path: Path) -> None:
 
 @pytest.mark.live
 def test_sigterm_tritonkit_serve_forwards_and_drains(tmp_path: Path) -> None:
-    spec = deployment(token_delay_ms=20, max_batch=64).model_dump(mode="json", exclude_unset=True)
-    (tmp_path / "dep.yaml").write_text(yaml.safe_dump(spec))
-    ports = Ports.free()
-    log = tmp_path / "serve.log"
-    with open(log, "wb") as fh:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "tritonkit.cli", "serve", "-d", str(tmp_path / "dep.yaml"),
-             "--http-port", str(ports.http), "--grpc-port", str(ports.grpc),
-             "--metrics-port", str(ports.metrics), "--repo", str(tmp_path / "repo"),
-             "--exit-timeout", str(EXIT_TIMEOUT_S)],
-            stdout=fh, stderr=subprocess.STDOUT)
-    try:
-        http = f"http://127.0.0.1:{ports.http}"
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{http}/v2/health/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None, log.read_text()[-3000:]
-            time.sleep(0.5)
-        outs = launch_streams(http, f"127.0.0.1:{ports.grpc}")
+    with serve_process(tmp_path, deployment(token_delay_ms=20, max_batch=64),
+                       exit_timeout_s=EXIT_TIMEOUT_S) as served:
+        proc, log = served.proc, served.log
+        outs = launch_streams(served.http, served.grpc)
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(EXIT_TIMEOUT_S + 40)
         join(outs)
         check_streams(outs)
         check_exit(code, log.read_text(errors="replace")
                    + (tmp_path / "repo.log").read_text(errors="replace"))
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
