@@ -7,6 +7,7 @@ request on the server. Non-streaming requests use the same call with `stream=fal
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 from collections.abc import AsyncIterator, Iterator, Mapping
@@ -82,6 +83,13 @@ class _Pump:
             self._cancelled = True
             self._cancel()
 
+    def finish(self, wait: float) -> None:
+        """After the final response: let the reader reach the call's end instead of cancelling
+        it (docs/reliability.md, "Cancel after the final"); cancel only if it takes > `wait` s."""
+        self._thread.join(wait)
+        if self._thread.is_alive():
+            self.cancel()
+
 
 class GrpcTransport:
     """Blocking gRPC: health and models via tritonclient, generations via the stream stub."""
@@ -127,12 +135,17 @@ class GrpcTransport:
         )
 
         def events() -> Iterator[Event]:
+            final = False
             for response in call:
+                if final:  # nothing follows the final response but the RPC's end
+                    continue
                 event, final = _decode(response)
                 if event is not None:
                     yield event
-                if final:
-                    return
+            # Read to the end of the RPC (the server ends it right after the final response)
+            # rather than dropping the call: a call dropped before its status arrives is
+            # cancelled, and a cancel that races the final response can leave the model
+            # unable to unload in Triton 2.51 (docs/reliability.md, "Cancel after the final").
 
         return _Pump(events(), call.cancel)
 
@@ -165,6 +178,12 @@ class _AsyncCall:
 
     async def cancel(self) -> None:
         self._responses.cancel()
+
+    async def drain(self) -> None:
+        """Read a finished call to its end (the server closes it right after the final)."""
+        with contextlib.suppress(StopAsyncIteration):
+            while True:
+                await self._it.__anext__()
 
 
 class AsyncGrpcTransport:

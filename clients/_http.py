@@ -167,6 +167,12 @@ class _AsyncSSE:
     async def cancel(self) -> None:
         await self._response.aclose()
 
+    async def drain(self) -> None:
+        """Read a finished body to its end, then close it."""
+        async for _ in self._lines:
+            pass
+        await self._response.aclose()
+
 
 class AsyncHttpTransport:
     """asyncio HTTP: tritonclient.http.aio (aiohttp) for control, httpx.AsyncClient for SSE."""

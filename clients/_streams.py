@@ -28,6 +28,11 @@ else:  # the backport of asyncio.timeout
     from async_timeout import timeout as _deadline
 
 
+#: How long closing a finished stream waits for its call to end (the server ends it right after
+#: the final response) before cancelling it: see `_Pump.finish`.
+FINISH_WAIT_S = 2.0
+
+
 class _StreamBase:
     def __init__(self, model: str, timeout: Timeout, retry: Retry) -> None:
         self._state = StreamState(model)
@@ -159,7 +164,11 @@ class Stream(_StreamBase):
         if self._closed:
             return
         self._closed = True
-        if self._call is not None and not self._state.done:
+        if self._call is None:
+            return
+        if self._state.done:
+            self._call.finish(FINISH_WAIT_S)
+        else:
             self._call.cancel()
 
     def __del__(self) -> None:
@@ -242,5 +251,17 @@ class AsyncStream(_StreamBase):
         if self._closed:
             return
         self._closed = True
-        if self._call is not None and not self._state.done:
-            await self._call.cancel()
+        call = self._call
+        if call is None:
+            return
+        if not self._state.done:
+            await call.cancel()
+            return
+        try:  # read the finished call to its end rather than cancel it (see `_Pump.finish`)
+            async with _deadline(FINISH_WAIT_S):
+                await call.drain()
+        except asyncio.CancelledError:
+            await call.cancel()
+            raise
+        except Exception:  # not ended in time, or failed after the final: nothing is lost
+            await call.cancel()

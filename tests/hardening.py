@@ -89,9 +89,17 @@ def wait_for(pred, timeout: float, what: str, proc: subprocess.Popen, log: Path)
     while time.monotonic() < deadline:
         if pred():
             return
-        assert proc.poll() is None, f"serve exited while waiting for {what}:\n{log.read_text()}"
+        assert proc.poll() is None, f"serve exited while waiting for {what}:\n{logs(log)}"
         time.sleep(0.25)
-    raise AssertionError(f"timed out waiting for {what}:\n{log.read_text()[-3000:]}")
+    raise AssertionError(f"timed out waiting for {what}:\n{logs(log)}")
+
+
+def logs(serve_log: Path, chars: int = 3000) -> str:
+    """The tail of `serve`'s output and of the tritonserver log beside it (`--repo X` -> X.log)."""
+    triton_log = serve_log.with_name("repo.log")
+    parts = [f"--- {p.name}:\n{p.read_text(errors='replace')[-chars:]}"
+             for p in (serve_log, triton_log) if p.exists()]
+    return "\n".join(parts)
 
 
 @dataclass
@@ -207,7 +215,8 @@ def grpc_stream_outcome(url: str, model: str, payload: dict, out: Outcome,
         return out
     finally:
         try:
-            client.stop_stream(cancel_requests=True)
+            # cancel only what is unfinished: see docs/reliability.md, "cancel after the final"
+            client.stop_stream(cancel_requests=out.kind != "finished")
             client.close()
         except Exception:
             pass

@@ -26,6 +26,7 @@ from tests.hardening import (
     deployment,
     find_stub,
     grpc_stream_outcome,
+    logs,
     ready,
     serve_process,
     start_streams,
@@ -88,4 +89,4 @@ def test_stub_killed_under_load_serve_recovers(tmp_path: Path, victim: str) -> N
         assert new != old and ready(http)
         find_stub(new, victim)  # a fresh stub serves the model again
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(60) == 0, log.read_text()[-3000:]
+        assert proc.wait(60) == 0, logs(log)

@@ -164,12 +164,14 @@ class TritonServer:
         repo = f"{Path(self.repo_dir)}/"
         for proc in Path("/proc").glob("[0-9]*"):
             try:
-                stat = (proc / "stat").read_text()
+                state, ppid = (proc / "stat").read_text().rsplit(")", 1)[1].split()[:2]
+                if int(ppid) != self.process.pid or state in ("Z", "X"):
+                    continue
+                # cmdline only for our children: reading it waits on the target's memory map
                 cmd = (proc / "cmdline").read_bytes().split(b"\0")
             except OSError:
                 continue
-            state, ppid = stat.rsplit(")", 1)[1].split()[:2]
-            if int(ppid) != self.process.pid or state in ("Z", "X") or len(cmd) < 2:
+            if len(cmd) < 2:
                 continue
             model_py = cmd[1].decode(errors="replace")
             if cmd[0].endswith(b"triton_python_backend_stub") and model_py.startswith(repo):

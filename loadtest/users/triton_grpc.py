@@ -60,6 +60,7 @@ class TritonGrpcUser(LLMUser):
         self._url = self.host.removeprefix("grpc://")
         self._client: grpcclient.InferenceServerClient | None = None
         self._queue: gevent.queue.Queue = gevent.queue.Queue()
+        self._in_flight = False  # a request sent on the stream and not yet finished
 
     def _open(self) -> grpcclient.InferenceServerClient:
         if self._client is None:
@@ -78,9 +79,11 @@ class TritonGrpcUser(LLMUser):
             except Exception:
                 pass
             self._client = None
+        self._in_flight = False
 
     def on_stop(self) -> None:
-        self._reset(cancel=True)
+        # cancel only a running request: see docs/reliability.md, "Cancel after the final"
+        self._reset(cancel=self._in_flight)
 
     def stream(self, req: ChatRequest, timer: StreamTimer) -> str:
         client = self._open()
@@ -88,6 +91,7 @@ class TritonGrpcUser(LLMUser):
         timer.t0 = time.perf_counter()
         client.async_stream_infer(self.model, triton_inputs(req), request_id=rid,
                                   enable_empty_final_response=True)
+        self._in_flight = True
         parts: list[str] = []
         deadline = timer.t0 + self.campaign.options.timeout_s
         s = timer.sample
@@ -109,6 +113,7 @@ class TritonGrpcUser(LLMUser):
                 s.input_tokens = int(n_in) if n_in is not None else s.input_tokens
                 s.output_tokens = int(n_out) if n_out is not None else s.output_tokens
             if result.get_response().parameters["triton_final_response"].bool_param:
+                self._in_flight = False
                 timer.finish(at)
                 break
         if s.finish_reason == "cancelled":
