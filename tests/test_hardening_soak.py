@@ -2,11 +2,13 @@
 
 Capacity is measured first, in the same run: a closed-loop campaign with as many users as the
 engine's batch (`max_batch_size`) keeps every batch slot busy, so its request throughput is the
-saturation throughput (more users would only queue). The soak then runs open loop (Poisson) at
-0.8 x that rate for TRITONKIT_SOAK_S seconds (60 in `make test`, 600 under `make soak`).
+saturation throughput (more users would only queue). The soak then runs open loop (constant
+arrivals, see ARRIVAL) at 0.8 x that rate for TRITONKIT_SOAK_S seconds (60 in `make test`, 600
+under `make soak`).
 
 Checks: zero failed requests; RSS of tritonserver + all its Python stubs grows < 10 % from the end
-of warm-up to the end; p50/p90 TPOT of the last third within +-25 % of the first third.
+of warm-up to the end; p50/p90 TPOT of the last third of the measured window (warm-up excluded)
+within +-25 % of the first third.
 """
 
 from __future__ import annotations
@@ -27,6 +29,10 @@ from tests.hardening import MODEL, deployment, grpc_url, own_server, tree_rss
 SOAK_S = float(os.environ.get("TRITONKIT_SOAK_S", 60))
 MAX_BATCH = 8
 OSL = 32
+#: Constant arrivals, so that every third of the soak offers the same load. Seeded Poisson
+#: arrivals made the first third burstier than the last in every run (the same sequence each
+#: time): its TPOT p90 was 18-22 % higher, a property of the schedule, not of the server.
+ARRIVAL = "constant"
 
 
 def campaign(url: str, out: Path, *, users: int, duration: float, warmup: float,
@@ -36,7 +42,7 @@ def campaign(url: str, out: Path, *, users: int, duration: float, warmup: float,
            "--duration", str(duration), "--warmup", str(warmup), "--osl", f"fixed:{OSL}",
            "--out", str(out)]
     if rate:
-        cmd += ["--rate", f"{rate:.3f}", "--arrival", "poisson"]
+        cmd += ["--rate", f"{rate:.3f}", "--arrival", ARRIVAL]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 180)
     assert (out / "summary.json").is_file(), proc.stdout[-2000:] + proc.stderr[-2000:]
     return json.loads((out / "summary.json").read_text())
@@ -82,7 +88,8 @@ def test_soak_at_80_percent_of_capacity(tmp_path: Path) -> None:
         sampler.join()
         assert server.process.poll() is None, "server died during the soak"
 
-    ok = [s for s in samples(tmp_path / "soak") if s["ok"]]
+    # samples.ndjson holds every request, the warm-up's too: measure after it, as the summary does
+    ok = [s for s in samples(tmp_path / "soak") if s["ok"] and s["start_wall"] >= soak["window_start"]]
     print(f"capacity {capacity:.2f} req/s (closed loop, {MAX_BATCH} users = batch); soak rate "
           f"{rate:.2f} req/s, achieved {soak['achieved_rate_rps']:.2f}; {soak['requests']} "
           f"requests, {soak['failed']} failed")

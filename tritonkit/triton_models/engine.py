@@ -117,6 +117,10 @@ class ReferenceEngineModel:
         prompt = parsed.input_ids
         include_prompt = not parsed.streaming and not parsed.exclude_input_in_output
         lock = threading.Lock()
+        # the engine appends to this list; `emit` reads it rather than the EngineRequest, which
+        # holds `emit`: that cycle kept the request and its sender alive until a garbage
+        # collection, at worst the one at the stub's exit (a segfault in "Garbage-collecting")
+        output: list[int] = []
 
         def emit(update: EngineUpdate) -> None:
             flags = pb.TRITONSERVER_RESPONSE_COMPLETE_FINAL if update.finished else 0
@@ -130,7 +134,7 @@ class ReferenceEngineModel:
                     with lock:
                         self._safe_send(sender, None, flags)
             elif update.finished:
-                tokens = (prompt if include_prompt else []) + engine_req.output
+                tokens = (prompt if include_prompt else []) + output
                 with lock:
                     self._safe_send(sender, self._response(tokens, len(tokens)), flags)
 
@@ -144,6 +148,7 @@ class ReferenceEngineModel:
             bad_words=parsed.bad_words,
             sampling=parsed.sampling,
             is_cancelled=request.is_cancelled,
+            output=output,
         )
         self.engine.submit(engine_req)
 
