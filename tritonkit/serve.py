@@ -125,7 +125,9 @@ class TritonServer:
         runtime = TritonRuntime.locate()
         if self.log_path is None:
             self.log_path = Path(self.repo_dir).with_suffix(".log")
-        self._log = open(self.log_path, "wb")  # noqa: SIM115 - lives as long as the server
+        # a restart (`restart`, `serve_forever`) appends: it must not erase why the last one died
+        mode = "wb" if self.process is None else "ab"
+        self._log = open(self.log_path, mode)  # noqa: SIM115 - lives as long as the server
         self.process = subprocess.Popen(
             self.command(runtime),
             stdout=self._log,
@@ -180,9 +182,17 @@ class TritonServer:
 
     def lost_stubs(self) -> list[str]:
         """Models whose stub (seen when the server became ready) is gone. Triton still reports
-        them ready, but every request fails with "Stub process ... is not healthy"."""
-        alive = self.python_stubs()
-        return sorted({m for pid, m in self._stubs.items() if pid not in alive})
+        them ready, but every request fails with "Stub process ... is not healthy". Reads only
+        each stub's /proc stat: a dying process's cmdline can block the reader."""
+        return sorted({m for pid, m in self._stubs.items() if not self._is_child(pid)})
+
+    def _is_child(self, pid: int) -> bool:
+        """`pid` is a live (not zombie) child of our tritonserver."""
+        try:
+            state, ppid = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[:2]
+        except OSError:
+            return False
+        return self.process is not None and int(ppid) == self.process.pid and state not in "ZX"
 
     def restart(self, timeout_s: float = 180.0) -> None:
         """Stop (draining what still runs) and start again on the same ports."""
