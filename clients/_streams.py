@@ -41,6 +41,7 @@ class _StreamBase:
         self._attempt = 0
         self._received = False
         self._closed = False
+        self._opened_at = time.monotonic()  # when the current attempt's request went out
 
     # what the caller reads after (or during) the stream
     @property
@@ -65,10 +66,16 @@ class _StreamBase:
         return self._state.first_token_time
 
     def _wait(self) -> tuple[float | None, str]:
-        """How long to wait for the next response, and which deadline that is."""
+        """How long to wait for the next response, and which deadline that is. The first token
+        is due `first_token` s after the request went out, however long opening took (over
+        HTTP, opening itself waits for the first event)."""
         t = self._timeout
-        wait, phase = (t.between_tokens, "between_tokens") if self._received else (
-            t.first_token, "first_token")
+        if self._received:
+            wait, phase = t.between_tokens, "between_tokens"
+        else:
+            phase = "first_token"
+            wait = (None if t.first_token is None
+                    else max(t.first_token - (time.monotonic() - self._opened_at), 0.0))
         if t.total is not None:
             left = t.total - (time.monotonic() - self._state.started)
             if wait is None or left < wait:
@@ -76,7 +83,12 @@ class _StreamBase:
         return wait, phase
 
     def _timed_out(self, wait: float | None, phase: str) -> TimeoutError:
-        return TimeoutError(f"no response within {wait:.3g} s ({phase} timeout)", phase=phase)
+        limit = self._timeout.first_token if phase == "first_token" else wait
+        return TimeoutError(f"no response within {limit:.3g} s ({phase} timeout)", phase=phase)
+
+    def _overdue(self, wait: float | None, phase: str) -> bool:
+        """The first token's deadline passed before we could wait for it (e.g. while opening)."""
+        return phase == "first_token" and wait == 0.0
 
     def _retry_delay(self, exc: TritonKitError) -> float | None:
         if self._received:
@@ -130,6 +142,7 @@ class Stream(_StreamBase):
     def _ensure_open(self) -> None:
         while self._call is None:
             try:
+                self._opened_at = time.monotonic()
                 self._call = self._opener()
             except TritonKitError as exc:
                 delay = self._retry_delay(exc)
@@ -141,6 +154,8 @@ class Stream(_StreamBase):
         while True:
             self._ensure_open()
             wait, phase = self._wait()
+            if self._overdue(wait, phase):
+                raise self._timed_out(wait, phase)
             try:
                 return self._call.next(wait)
             except queue.Empty:
@@ -215,6 +230,7 @@ class AsyncStream(_StreamBase):
     async def _ensure_open(self) -> None:
         while self._call is None:
             try:
+                self._opened_at = time.monotonic()
                 self._call = await self._opener()
             except TritonKitError as exc:
                 delay = self._retry_delay(exc)
@@ -226,6 +242,8 @@ class AsyncStream(_StreamBase):
         while True:
             await self._ensure_open()
             wait, phase = self._wait()
+            if self._overdue(wait, phase):
+                raise self._timed_out(wait, phase)
             try:
                 # not asyncio.wait_for: before Python 3.12 it can swallow a cancellation that
                 # lands as the response arrives, and the task then reads the stream to its end
