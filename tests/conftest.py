@@ -138,10 +138,24 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
         yield server
 
 
+#: Logs of the servers a test started itself (`watch_server_log`), checked for stub crashes.
+_WATCHED_LOGS: list[Path] = []
+
+
+def watch_server_log(path: Path) -> None:
+    """A test's own server: a failure while one of its stubs crashed is reported as the crash."""
+    _WATCHED_LOGS.append(Path(path))
+
+
+def _crashed_in_own_servers() -> bool:
+    return any(p.exists() and STUB_CRASH in p.read_text(errors="replace") for p in _WATCHED_LOGS)
+
+
 @pytest.fixture(autouse=True)
 def _stub_crash_guard(request: pytest.FixtureRequest) -> Iterator[None]:
     """For tests on a live server: start on a healthy one (restarted if a stub died) and note
     the crash count, so that a failure caused by the upstream stub crash is reported as such."""
+    _WATCHED_LOGS.clear()
     if "live" in request.fixturenames:
         live = request.getfixturevalue("live")
         live.recover()
@@ -155,12 +169,12 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
     naming the crash, not a failure of the code under test. Without a crash, it stays failed."""
     outcome = yield
     report = outcome.get_result()
+    if report.when != "call" or not report.failed:
+        return
     seen = getattr(item, "_tk_live", None)
-    if seen is not None and report.when == "call" and report.failed:
-        live, before = seen
-        if live.stub_crashes() > before:
-            report.outcome = "skipped"
-            report.wasxfail = UPSTREAM_STUB_CRASH
+    if (seen is not None and seen[0].stub_crashes() > seen[1]) or _crashed_in_own_servers():
+        report.outcome = "skipped"
+        report.wasxfail = UPSTREAM_STUB_CRASH
 
 
 # ---- small client helpers used across tests ----------------------------------------------------

@@ -26,7 +26,15 @@ import psutil
 import pytest
 import yaml
 
-from tests.conftest import Live, grpc_inputs, live_deployments, live_server, messages, run_gateway
+from tests.conftest import (
+    Live,
+    grpc_inputs,
+    live_deployments,
+    live_server,
+    messages,
+    run_gateway,
+    watch_server_log,
+)
 from tritonkit.deployment import Deployment, parse_deployment
 from tritonkit.serve import Ports, TritonServer
 
@@ -53,6 +61,7 @@ def own_server(tmp: Path, deps: list[Deployment], exit_timeout_s: int = 30,
     """A tritonserver of our own on free ports; stopped (or already dead) at the end."""
     server = TritonServer(deps, Ports.free(), repo_dir=tmp / "repo", log_path=tmp / "triton.log",
                           exit_timeout_s=exit_timeout_s)
+    watch_server_log(tmp / "triton.log")
     server.start()
     try:
         server.wait_ready(timeout_s=300)
@@ -127,6 +136,7 @@ def serve_process(tmp: Path, dep: Deployment, exit_timeout_s: int) -> Iterator[S
         yaml.safe_dump(dep.model_dump(mode="json", exclude_unset=True)))
     ports = Ports.free()
     log = tmp / "serve.log"
+    watch_server_log(tmp / "repo.log")  # tritonserver's own log (`--repo tmp/repo`)
     with open(log, "wb") as fh:
         proc = subprocess.Popen(
             [sys.executable, "-m", "tritonkit.cli", "serve", "-d", str(tmp / "dep.yaml"),
