@@ -50,6 +50,8 @@ LIVE_DEPLOYMENTS: dict[str, dict] = {
 }
 
 
+#: How long a test server may take to load its models.
+LOAD_TIMEOUT_S = float(os.environ.get("TRITONKIT_TEST_LOAD_TIMEOUT", 300))
 #: What Python's faulthandler prints when a stub process crashes.
 STUB_CRASH = "Fatal Python error"
 UPSTREAM_STUB_CRASH = (
@@ -58,6 +60,11 @@ UPSTREAM_STUB_CRASH = (
     "releases, which take the GIL there), so heap corruption can kill the pipeline's stub under "
     "any load; see the server log and docs/reliability.md. The server is restarted for the next "
     "test, as `tritonkit serve` does in production")
+
+
+def stub_crashes_in(log: Path | None) -> int:
+    """How many stub crashes a tritonserver log shows."""
+    return log.read_text(errors="replace").count(STUB_CRASH) if log and log.exists() else 0
 
 
 @dataclass
@@ -81,14 +88,13 @@ class Live:
 
     def stub_crashes(self) -> int:
         """Python-backend stub crashes so far (faulthandler, on in every tritonkit model)."""
-        log = self.server.log_path
-        return log.read_text(errors="replace").count(STUB_CRASH) if log and log.exists() else 0
+        return stub_crashes_in(self.server.log_path)
 
     def recover(self) -> None:
         """Restart the server (same ports) if a stub or tritonserver died, as `serve` does."""
         p = self.server.process
         if (p is not None and p.poll() is not None) or self.server.lost_stubs():
-            self.server.restart(timeout_s=float(os.environ.get("TRITONKIT_TEST_LOAD_TIMEOUT", 300)))
+            self.server.restart(timeout_s=LOAD_TIMEOUT_S)
 
     def metric(self, name: str, **labels: str) -> float:
         """Sum of a Prometheus metric's samples whose labels include `labels`."""
@@ -113,7 +119,7 @@ def live_server(work: Path, deps: dict[str, Deployment]) -> Iterator[Live]:
                           log_path=work / "triton.log", exit_timeout_s=5)
     server.start()
     try:
-        server.wait_ready(timeout_s=float(os.environ.get("TRITONKIT_TEST_LOAD_TIMEOUT", 300)))
+        server.wait_ready(timeout_s=LOAD_TIMEOUT_S)
         yield Live(server, deps)
     finally:
         server.stop()
@@ -148,7 +154,7 @@ def watch_server_log(path: Path) -> None:
 
 
 def _crashed_in_own_servers() -> bool:
-    return any(p.exists() and STUB_CRASH in p.read_text(errors="replace") for p in _WATCHED_LOGS)
+    return any(stub_crashes_in(p) for p in _WATCHED_LOGS)
 
 
 @pytest.fixture(autouse=True)

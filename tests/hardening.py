@@ -103,11 +103,15 @@ def wait_for(pred, timeout: float, what: str, proc: subprocess.Popen, log: Path)
     raise AssertionError(f"timed out waiting for {what}:\n{logs(log)}")
 
 
+def triton_log(serve_log: Path) -> Path:
+    """The tritonserver log of a `serve_process` (`--repo X` writes X.log)."""
+    return serve_log.with_name("repo.log")
+
+
 def logs(serve_log: Path, chars: int = 3000) -> str:
-    """The tail of `serve`'s output and of the tritonserver log beside it (`--repo X` -> X.log)."""
-    triton_log = serve_log.with_name("repo.log")
+    """The tail of `serve`'s output and of the tritonserver log beside it."""
     parts = [f"--- {p.name}:\n{p.read_text(errors='replace')[-chars:]}"
-             for p in (serve_log, triton_log) if p.exists()]
+             for p in (serve_log, triton_log(serve_log)) if p.exists()]
     return "\n".join(parts)
 
 
@@ -136,7 +140,7 @@ def serve_process(tmp: Path, dep: Deployment, exit_timeout_s: int) -> Iterator[S
         yaml.safe_dump(dep.model_dump(mode="json", exclude_unset=True)))
     ports = Ports.free()
     log = tmp / "serve.log"
-    watch_server_log(tmp / "repo.log")  # tritonserver's own log (`--repo tmp/repo`)
+    watch_server_log(triton_log(log))
     with open(log, "wb") as fh:
         proc = subprocess.Popen(
             [sys.executable, "-m", "tritonkit.cli", "serve", "-d", str(tmp / "dep.yaml"),

@@ -27,6 +27,7 @@ from tests.hardening import (
     own_server,
     serve_process,
     start_streams,
+    triton_log,
     wait_started,
 )
 from tritonkit.clients import AsyncClient, Client
@@ -90,7 +91,7 @@ def test_sigterm_tritonkit_serve_forwards_and_drains(tmp_path: Path) -> None:
         join(outs)
         check_streams(outs)
         check_exit(code, log.read_text(errors="replace")
-                   + (tmp_path / "repo.log").read_text(errors="replace"))
+                   + triton_log(log).read_text(errors="replace"))
 
 
 @pytest.mark.live

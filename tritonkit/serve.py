@@ -165,11 +165,9 @@ class TritonServer:
             return stubs
         repo = f"{Path(self.repo_dir)}/"
         for proc in Path("/proc").glob("[0-9]*"):
-            try:
-                state, ppid = (proc / "stat").read_text().rsplit(")", 1)[1].split()[:2]
-                if int(ppid) != self.process.pid or state in ("Z", "X"):
-                    continue
-                # cmdline only for our children: reading it waits on the target's memory map
+            if not self._is_child(int(proc.name)):
+                continue
+            try:  # cmdline only for our children: reading it waits on the target's memory map
                 cmd = (proc / "cmdline").read_bytes().split(b"\0")
             except OSError:
                 continue
